@@ -1,0 +1,298 @@
+"""Admission, settlement and voiding of calls: the two-phase money path of the data plane.
+
+``admit`` sizes and opens a hold (or raises InsufficientBalance), ``settle`` prices the usage,
+posts the transfer and the usage record and waits until they are committed, ``void`` ends a
+hold that produced nothing. Each ends a hold at most once, keyed by the trace ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from tollway.errors import InsufficientBalance, ServiceUnavailable
+from tollway.ledger import chart
+from tollway.ledger.chart import TransferKind
+from tollway.ledger.holds import Hold, HoldBook, size_hold
+from tollway.ledger.transfer import Leg, Transfer
+from tollway.money import Ratio, nano_to_credits
+from tollway.pricing import cost
+from tollway.pricing.book import entry_to_dict
+from tollway.pricing.model import Charge, PriceEntry, Usage
+from tollway.billing.wallets import WalletCache
+from tollway.billing.writer import HoldEnded, HoldOpened, SettlementWriter
+
+
+@dataclass(slots=True)
+class CallFacts:
+    """What the usage record says about a call besides its usage and price."""
+
+    trace_id: str
+    owner_id: str
+    key_id: str
+    endpoint: str
+    model_requested: str
+    model_billed: str
+    group_name: str
+    multiplier: Ratio
+    stream: bool
+    client_ip: str | None
+    started_at: datetime
+    channel_id: str | None = None
+
+
+class Biller:
+    def __init__(
+        self,
+        wallets: WalletCache,
+        writer: SettlementWriter,
+        *,
+        revenue_account_id: int,
+        hold_timeout_s: float,
+        settlement_deadline_s: float,
+    ) -> None:
+        self.wallets = wallets
+        self.writer = writer
+        self.holds = HoldBook()
+        self._revenue = revenue_account_id
+        self._hold_timeout = timedelta(seconds=hold_timeout_s)
+        self._deadline = settlement_deadline_s
+
+    async def admit(
+        self,
+        facts: CallFacts,
+        entry: PriceEntry,
+        *,
+        input_upper: int,
+        input_expected: int,
+        max_output: int,
+        spend_cap_nano: int | None,
+    ) -> Hold:
+        wallet = await self.wallets.get(facts.owner_id)
+        key_spent = await self.wallets.key_spent(facts.key_id) if spend_cap_nano is not None else 0
+        # No awaits from here to the hold being open: concurrent calls see each other's holds.
+        now = datetime.now(UTC)
+        mult = facts.multiplier
+        worst = cost.hold_cost_nano(entry, input_upper, max_output, mult)
+        expected = cost.hold_cost_nano(entry, input_expected, max_output, mult)
+        available = wallet.available_nano(now)
+        scope = "account"
+        if spend_cap_nano is not None:
+            cap_left = spend_cap_nano - key_spent - self.holds.held_by_key(facts.key_id)
+            if cap_left < available:
+                available, scope = cap_left, "key spend cap"
+        size = size_hold(available, worst, expected)
+        if size is None:
+            affordable = cost.affordable_output_tokens(
+                entry, input_expected, max(available, 0), mult
+            )
+            what = "balance" if scope == "account" else "remaining key spend cap"
+            raise InsufficientBalance(
+                f"Insufficient {what}: available {nano_to_credits(available)} credits, this request needs "
+                f"at least {nano_to_credits(expected)} credits ({max_output} max output tokens of "
+                f"{facts.model_requested}); the {what} can afford about {affordable} output tokens - "
+                "lower max_tokens or top up",
+                available_nano=available,
+                required_nano=expected,
+                scope=scope,
+                affordable_output_tokens=affordable,
+            )
+        hold = Hold(
+            facts.trace_id,
+            facts.owner_id,
+            facts.key_id,
+            size.amount_nano,
+            now,
+            now + self._hold_timeout,
+        )
+        self.holds.open(hold, wallet)
+        self.writer.submit(HoldOpened(hold))
+        return hold
+
+    async def settle(
+        self,
+        facts: CallFacts,
+        entry: PriceEntry,
+        usage: Usage,
+        *,
+        status: str = "ok",
+        http_status: int = 200,
+        error_code: str | None = None,
+        latency_ms: int,
+        ttft_ms: int | None,
+    ) -> Charge:
+        """Post the call's cost and its record; returns once both are committed."""
+        charge = cost.charge(entry, usage, facts.multiplier)
+        wallet = await self.wallets.get(facts.owner_id)
+        now = datetime.now(UTC)
+        hold = self.holds.close(facts.trace_id, wallet)
+        hold_nano = hold.amount_nano if hold else 0
+        amount = charge.deduction_nano
+        cash_before = wallet.cash.balance_nano
+        plan = wallet.spend_plan(amount, now) if amount > 0 else []
+        wallet.apply(plan)
+        overrun = max(0, -wallet.cash.balance_nano) - max(0, -cash_before)
+        deltas = [(pot.ledger_account_id, -take) for pot, take in plan]
+        transfer = None
+        if amount > 0:
+            legs = [Leg(pot.ledger_account_id, -take) for pot, take in plan]
+            legs.append(Leg(self._revenue, amount))
+            transfer = Transfer(
+                chart.usage_transfer_key(facts.trace_id),
+                TransferKind.USAGE.value,
+                tuple(legs),
+                owner_id=facts.owner_id,
+                trace_id=facts.trace_id,
+                memo=facts.model_billed,
+            )
+            deltas.append((self._revenue, amount))
+        self.wallets.add_key_spend(facts.key_id, amount)
+        row = usage_row(
+            facts,
+            entry,
+            usage,
+            charge,
+            status=status,
+            http_status=http_status,
+            error_code=error_code,
+            balance_after=wallet.cash.balance_nano + wallet.voucher_nano(now),
+            overrun=overrun,
+            hold_nano=hold_nano,
+            latency_ms=latency_ms,
+            ttft_ms=ttft_ms,
+            at=now,
+        )
+        self.wallets.add_pending(deltas)
+        fut = self.writer.submit(
+            HoldEnded(
+                facts.trace_id,
+                "settled",
+                now,
+                settled_nano=amount,
+                overrun_nano=overrun,
+                transfer=transfer,
+                usage_row=row,
+                hold=hold,
+            ),
+            on_commit=lambda: self.wallets.commit_pending(deltas),
+        )
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), self._deadline)
+        except TimeoutError as exc:
+            raise ServiceUnavailable(
+                "the charge for this call could not be recorded in time; it will be recorded when the "
+                "database recovers",
+                retry_after_s=5,
+            ) from exc
+        return charge
+
+    def void(
+        self,
+        facts: CallFacts,
+        entry: PriceEntry,
+        *,
+        status: str,
+        http_status: int,
+        error_code: str | None,
+        latency_ms: int,
+    ) -> None:
+        """End a hold that produced no output: nothing is charged; the failure is recorded."""
+        wallet = self.wallets.cached(facts.owner_id)
+        hold = self.holds.close(facts.trace_id, wallet) if wallet is not None else None
+        now = datetime.now(UTC)
+        usage = Usage()
+        charge = cost.charge(entry, usage, facts.multiplier)
+        row = usage_row(
+            facts,
+            entry,
+            usage,
+            charge,
+            status=status,
+            http_status=http_status,
+            error_code=error_code,
+            balance_after=None,
+            overrun=0,
+            hold_nano=hold.amount_nano if hold else 0,
+            latency_ms=latency_ms,
+            ttft_ms=None,
+            at=now,
+        )
+        self.writer.submit(
+            HoldEnded(facts.trace_id, "voided", now, settled_nano=0, usage_row=row, hold=hold)
+        )
+
+    def expire_stale(self, now: datetime) -> int:
+        """Release holds past their timeout (a safety net: every call ends its own hold)."""
+        stale = self.holds.expired(now)
+        for hold in stale:
+            wallet = self.wallets.cached(hold.owner_id)
+            if wallet is not None:
+                self.holds.close(hold.trace_id, wallet)
+            self.writer.submit(HoldEnded(hold.trace_id, "expired", now, hold=hold))
+        return len(stale)
+
+
+def usage_row(
+    facts: CallFacts,
+    entry: PriceEntry,
+    usage: Usage,
+    charge: Charge,
+    *,
+    status: str,
+    http_status: int,
+    error_code: str | None,
+    balance_after: int | None,
+    overrun: int,
+    hold_nano: int,
+    latency_ms: int,
+    ttft_ms: int | None,
+    at: datetime,
+) -> dict[str, Any]:
+    lines = [
+        {
+            "category": ln.category,
+            "quantity": ln.quantity,
+            "unit_price_nano": ln.unit_price_nano,
+            "per": ln.per,
+        }
+        for ln in charge.lines
+    ]
+    return {
+        "trace_id": facts.trace_id,
+        "created_at": at,
+        "owner_id": facts.owner_id,
+        "key_id": facts.key_id,
+        "endpoint": facts.endpoint,
+        "model_requested": facts.model_requested,
+        "model_billed": facts.model_billed,
+        "group_name": facts.group_name,
+        "multiplier": str(facts.multiplier),
+        "stream": facts.stream,
+        "status": status,
+        "http_status": http_status,
+        "error_code": error_code,
+        "input_tokens": usage.input_tokens,
+        "cache_read_tokens": usage.cache_read_tokens,
+        "cache_write_5m_tokens": usage.cache_write_5m_tokens,
+        "cache_write_1h_tokens": usage.cache_write_1h_tokens,
+        "output_tokens": usage.output_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+        "calls": usage.calls,
+        "estimated": usage.estimated,
+        "tier": charge.tier,
+        "price_snapshot": orjson.dumps(entry_to_dict(entry)).decode(),
+        "lines": orjson.dumps(lines).decode(),
+        "official_cost_nano": charge.official_cost_nano,
+        "deduction_nano": charge.deduction_nano,
+        "balance_after_nano": balance_after,
+        "overrun_nano": overrun,
+        "hold_nano": hold_nano,
+        "latency_ms": latency_ms,
+        "ttft_ms": ttft_ms,
+        "channel_id": facts.channel_id,
+        "client_ip": facts.client_ip,
+    }

@@ -1,0 +1,236 @@
+"""Grouped commits: settlements, holds and records are written in batches.
+
+A batch commits at ``batch_size`` operations or ``interval_ms``, whichever comes first, and
+nothing waiting on an operation is released before the batch holding it has committed
+(DESIGN.md §10). A failed commit is retried (the database may be briefly away); an operation
+is never dropped, so a settlement that outlives its caller's deadline is still posted once
+the database returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tollway.ledger.holds import Hold
+from tollway.ledger.transfer import Transfer
+from tollway.store import ledger_repo
+from tollway.store.tables import holds as holds_t
+from tollway.store.tables import usage_records
+
+log = logging.getLogger("tollway.writer")
+
+
+@dataclass(slots=True)
+class HoldOpened:
+    hold: Hold
+
+
+@dataclass(slots=True)
+class HoldEnded:
+    """Settle, void or expire a hold, with the call's transfer and record if it has them."""
+
+    trace_id: str
+    state: str  # settled | voided | expired
+    ended_at: datetime
+    settled_nano: int | None = None
+    overrun_nano: int = 0
+    transfer: Transfer | None = None
+    usage_row: dict[str, Any] | None = None
+    hold: Hold | None = None  # set when the open may still be in the same batch
+
+
+@dataclass(slots=True)
+class PostTransfer:
+    transfer: Transfer
+
+
+@dataclass(slots=True)
+class Flush:
+    """Commits nothing; completes once everything queued before it has committed."""
+
+
+Op = HoldOpened | HoldEnded | PostTransfer | Flush
+
+
+@dataclass(slots=True)
+class _Item:
+    op: Op
+    future: asyncio.Future[None]
+    done_callbacks: list[Callable[[], None]] = field(default_factory=list)
+
+
+class SettlementWriter:
+    def __init__(self, engine: AsyncEngine, *, batch_size: int, interval_ms: float) -> None:
+        self._engine = engine
+        self._batch_size = max(1, batch_size)
+        self._interval = max(0.0, interval_ms) / 1000.0
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._between_batches: list[Callable[[AsyncConnection], Any]] = []
+        self.committed_batches = 0
+        self.healthy = True
+
+    @property
+    def depth(self) -> int:
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="settlement-writer")
+
+    async def stop(self) -> None:
+        """Flush everything queued, then stop."""
+        await self.flush()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def flush(self) -> None:
+        marker: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Item(Flush(), marker))
+        await marker
+
+    def submit(self, op: Op, on_commit: Callable[[], None] | None = None) -> asyncio.Future[None]:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        item = _Item(op, fut)
+        if on_commit is not None:
+            item.done_callbacks.append(on_commit)
+        self._queue.put_nowait(item)
+        return fut
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            first = await self._queue.get()
+            batch = [first]
+            deadline = loop.time() + self._interval
+            while len(batch) < self._batch_size:
+                try:
+                    batch.append(self._queue.get_nowait())
+                    continue
+                except asyncio.QueueEmpty:
+                    pass
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                except TimeoutError:
+                    break
+            await self._commit_with_retry(batch)
+
+    async def _commit_with_retry(self, batch: list[_Item]) -> None:
+        delay = 0.05
+        while True:
+            try:
+                await self._commit(batch)
+                self.healthy = True
+                break
+            except IntegrityError:
+                log.exception("batch hit a constraint; committing its operations one by one")
+                await self._commit_singly(batch)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # database away: keep the operations, try again
+                self.healthy = False
+                log.warning(
+                    "settlement batch failed to commit; retrying in %.2fs", delay, exc_info=True
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        self.committed_batches += 1
+        for item in batch:
+            for cb in item.done_callbacks:
+                cb()
+            if not item.future.done():
+                item.future.set_result(None)
+
+    async def _commit_singly(self, batch: list[_Item]) -> None:
+        for item in batch:
+            try:
+                await self._commit([item])
+            except IntegrityError as exc:
+                log.error("operation %r refused by the database: %s", item.op, exc)
+                item.done_callbacks.clear()
+                if not item.future.done():
+                    item.future.set_exception(exc)
+
+    async def _commit(self, batch: list[_Item]) -> None:
+        opens: dict[str, dict[str, Any]] = {}
+        ends: list[HoldEnded] = []
+        transfers: list[Transfer] = []
+        rows: list[dict[str, Any]] = []
+        for item in batch:
+            op = item.op
+            if isinstance(op, HoldOpened):
+                h = op.hold
+                opens[h.trace_id] = {
+                    "trace_id": h.trace_id,
+                    "owner_id": h.owner_id,
+                    "key_id": h.key_id,
+                    "amount_nano": h.amount_nano,
+                    "state": "active",
+                    "settled_nano": None,
+                    "overrun_nano": 0,
+                    "created_at": h.created_at,
+                    "expires_at": h.expires_at,
+                    "ended_at": None,
+                }
+            elif isinstance(op, HoldEnded):
+                opened = opens.get(op.trace_id)
+                if opened is not None:  # opened and ended in one batch: one insert, final state
+                    opened.update(
+                        state=op.state,
+                        settled_nano=op.settled_nano,
+                        overrun_nano=op.overrun_nano,
+                        ended_at=op.ended_at,
+                    )
+                else:
+                    ends.append(op)
+                if op.transfer is not None:
+                    transfers.append(op.transfer)
+                if op.usage_row is not None:
+                    rows.append(op.usage_row)
+            elif isinstance(op, PostTransfer):
+                transfers.append(op.transfer)
+        async with self._engine.begin() as conn:
+            if opens:
+                await conn.execute(holds_t.insert(), list(opens.values()))
+            if transfers:
+                await ledger_repo.post_transfers(conn, transfers)
+            if ends:
+                await conn.execute(
+                    update(holds_t)
+                    .where(and_(holds_t.c.trace_id == bindparam("t"), holds_t.c.state == "active"))
+                    .values(
+                        state=bindparam("s"),
+                        settled_nano=bindparam("sn"),
+                        overrun_nano=bindparam("o"),
+                        ended_at=bindparam("e"),
+                    ),
+                    [
+                        {
+                            "t": e.trace_id,
+                            "s": e.state,
+                            "sn": e.settled_nano,
+                            "o": e.overrun_nano,
+                            "e": e.ended_at,
+                        }
+                        for e in ends
+                    ],
+                )
+            if rows:
+                await conn.execute(usage_records.insert(), rows)

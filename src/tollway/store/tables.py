@@ -1,0 +1,264 @@
+"""SQLAlchemy Core tables. Migrations in ``store/migrations`` create exactly these.
+
+Money columns are BigInteger nano-credits; multipliers and prices are decimal strings.
+Times are timezone-aware UTC (stored as naive UTC on SQLite by SQLAlchemy).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on SQLite (naive storage) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UTC_DT = UtcDateTime()
+
+config_version = Table(
+    "config_version",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("password_hash", Text),
+    Column("role", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("rpm", Integer),
+    Column("tpm", Integer),
+    Column("concurrency", Integer),
+    Column("created_at", UTC_DT, nullable=False),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("multiplier", String(40), nullable=False),
+    Column("models", Text, nullable=False),  # JSON list; empty = every priced model
+    Column("rpm", Integer),  # per-account defaults for accounts using this group
+    Column("tpm", Integer),
+    Column("concurrency", Integer),
+    Column("total_concurrency", Integer),  # cap on the whole group (its channels' capacity)
+    Column("label", String(64), nullable=False, server_default=""),
+    Column("visible", Boolean, nullable=False, server_default="1"),
+    Column("created_at", UTC_DT, nullable=False),
+    Column("updated_at", UTC_DT, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("name", String(128), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("group_name", String(64), ForeignKey("groups.name"), nullable=False),
+    Column("status", String(16), nullable=False),  # enabled | disabled | revoked
+    Column("expires_at", UTC_DT),
+    Column("spend_cap_nano", BigInteger),
+    Column("models", Text, nullable=False),  # JSON list; empty = the group's models
+    Column("ip_allow", Text, nullable=False),  # JSON list of CIDRs; empty = any
+    Column("rpm", Integer),
+    Column("tpm", Integer),
+    Column("concurrency", Integer),
+    Column("created_at", UTC_DT, nullable=False),
+    Column("last_used_at", UTC_DT),
+)
+
+model_prices = Table(
+    "model_prices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(128), nullable=False, index=True),
+    Column("effective_from", UTC_DT, nullable=False),
+    Column("entry", Text, nullable=False),  # JSON of pricing.book.entry_to_dict
+    Column("created_at", UTC_DT, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    UniqueConstraint("model", "effective_from", name="uq_model_prices_model_effective"),
+)
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("type", String(32), nullable=False),
+    Column("base_url", Text, nullable=False),
+    Column("credential_enc", Text, nullable=False),
+    Column("models", Text, nullable=False),
+    Column("model_map", Text, nullable=False),
+    Column("groups", Text, nullable=False),  # JSON list; empty = every group
+    Column("priority", Integer, nullable=False),
+    Column("weight", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTC_DT, nullable=False),
+    Column("updated_at", UTC_DT, nullable=False),
+)
+
+ledger_accounts = Table(
+    "ledger_accounts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("code", String(128), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("owner_id", String(36), index=True),
+    Column("expires_at", UTC_DT),
+    # Cached sum of this account's entries, updated in the same transaction as each entry.
+    Column("balance_nano", BigInteger, nullable=False),
+    Column("label", Text, nullable=False, server_default=""),
+    Column("created_at", UTC_DT, nullable=False),
+)
+
+ledger_transfers = Table(
+    "ledger_transfers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("idempotency_key", String(160), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("owner_id", String(36), index=True),
+    Column("trace_id", String(64), index=True),
+    Column("amount_nano", BigInteger, nullable=False),
+    Column("memo", Text, nullable=False, server_default=""),
+    Column("actor", String(128), nullable=False, server_default="system"),
+    Column("created_at", UTC_DT, nullable=False),
+)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("transfer_id", Integer, ForeignKey("ledger_transfers.id"), nullable=False, index=True),
+    Column("ledger_account_id", Integer, ForeignKey("ledger_accounts.id"), nullable=False),
+    # Credit-positive: +x credits the account (raises a liability / income balance).
+    Column("amount_nano", BigInteger, nullable=False),
+    Index("ix_ledger_entries_account", "ledger_account_id", "transfer_id"),
+)
+
+holds = Table(
+    "holds",
+    metadata,
+    Column("trace_id", String(64), primary_key=True),
+    Column("owner_id", String(36), nullable=False, index=True),
+    Column("key_id", String(36), nullable=False),
+    Column("amount_nano", BigInteger, nullable=False),
+    Column("state", String(16), nullable=False),  # active | settled | voided | expired
+    Column("settled_nano", BigInteger),
+    Column("overrun_nano", BigInteger, nullable=False, server_default="0"),
+    Column("created_at", UTC_DT, nullable=False),
+    Column("expires_at", UTC_DT, nullable=False),
+    Column("ended_at", UTC_DT),
+    Index("ix_holds_state_expires", "state", "expires_at"),
+)
+
+usage_records = Table(
+    "usage_records",
+    metadata,
+    Column("trace_id", String(64), primary_key=True),
+    Column("created_at", UTC_DT, nullable=False),
+    Column("owner_id", String(36), nullable=False),
+    Column("key_id", String(36), nullable=False),
+    Column("endpoint", String(64), nullable=False),
+    Column("model_requested", String(128), nullable=False),
+    Column("model_billed", String(128), nullable=False),
+    Column("group_name", String(64), nullable=False),
+    Column("multiplier", String(40), nullable=False),
+    Column("stream", Boolean, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("http_status", Integer, nullable=False),
+    Column("error_code", String(64)),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("cache_read_tokens", BigInteger, nullable=False),
+    Column("cache_write_5m_tokens", BigInteger, nullable=False),
+    Column("cache_write_1h_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("reasoning_tokens", BigInteger, nullable=False),
+    Column("calls", BigInteger, nullable=False),
+    Column("estimated", Boolean, nullable=False),
+    Column("tier", String(32)),
+    Column("price_snapshot", Text, nullable=False),  # JSON: the price entry used
+    Column("lines", Text, nullable=False),  # JSON: the arithmetic, line by line
+    Column("official_cost_nano", BigInteger, nullable=False),
+    Column("deduction_nano", BigInteger, nullable=False),
+    Column("balance_after_nano", BigInteger),
+    Column("overrun_nano", BigInteger, nullable=False),
+    Column("hold_nano", BigInteger, nullable=False),
+    Column("latency_ms", Integer, nullable=False),
+    Column("ttft_ms", Integer),
+    Column("channel_id", String(36)),
+    Column("client_ip", String(64)),
+    Index("ix_usage_owner_created", "owner_id", "created_at"),
+    Index("ix_usage_key_created", "key_id", "created_at"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("created_at", UTC_DT, nullable=False),
+    Column("expires_at", UTC_DT, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTC_DT, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(160), nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("before", Text),
+    Column("after", Text),
+    Index("ix_audit_log_target", "target"),
+)
