@@ -201,8 +201,7 @@ class Biller:
         latency_ms: int,
     ) -> None:
         """End a hold that produced no output: nothing is charged; the failure is recorded."""
-        wallet = self.wallets.cached(facts.owner_id)
-        hold = self.holds.close(facts.trace_id, wallet) if wallet is not None else None
+        hold = self.holds.close(facts.trace_id, self.wallets.cached(facts.owner_id))
         now = datetime.now(UTC)
         usage = Usage()
         charge = cost.charge(entry, usage, facts.multiplier)
@@ -225,13 +224,24 @@ class Biller:
             HoldEnded(facts.trace_id, "voided", now, settled_nano=0, usage_row=row, hold=hold)
         )
 
+    def abandon(self, trace_id: str) -> None:
+        """End a hold its call left open (an error path that neither settled nor voided)."""
+        hold = self.holds.get(trace_id)
+        if hold is None:
+            return
+        self.holds.close(trace_id, self.wallets.cached(hold.owner_id))
+        self.writer.submit(
+            HoldEnded(trace_id, "voided", datetime.now(UTC), settled_nano=0, hold=hold)
+        )
+
+    def holds_trace_ids(self) -> list[str]:
+        return self.holds.trace_ids()
+
     def expire_stale(self, now: datetime) -> int:
         """Release holds past their timeout (a safety net: every call ends its own hold)."""
         stale = self.holds.expired(now)
         for hold in stale:
-            wallet = self.wallets.cached(hold.owner_id)
-            if wallet is not None:
-                self.holds.close(hold.trace_id, wallet)
+            self.holds.close(hold.trace_id, self.wallets.cached(hold.owner_id))
             self.writer.submit(HoldEnded(hold.trace_id, "expired", now, hold=hold))
         return len(stale)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -58,7 +58,14 @@ class Flush:
     """Commits nothing; completes once everything queued before it has committed."""
 
 
-Op = HoldOpened | HoldEnded | PostTransfer | Flush
+@dataclass(slots=True)
+class Exclusive:
+    """Runs ``fn`` between batches, when no commit is in flight (wallet reloads need that)."""
+
+    fn: Callable[[], Awaitable[None]]
+
+
+Op = HoldOpened | HoldEnded | PostTransfer | Flush | Exclusive
 
 
 @dataclass(slots=True)
@@ -110,26 +117,50 @@ class SettlementWriter:
         self._queue.put_nowait(item)
         return fut
 
+    async def run_exclusive(self, fn: Callable[[], Awaitable[None]]) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Item(Exclusive(fn), fut))
+        await fut
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        carry: _Item | None = None
         while True:
-            first = await self._queue.get()
+            first = carry if carry is not None else await self._queue.get()
+            carry = None
+            if isinstance(first.op, Exclusive):
+                await self._exclusive(first)
+                continue
             batch = [first]
             deadline = loop.time() + self._interval
             while len(batch) < self._batch_size:
                 try:
-                    batch.append(self._queue.get_nowait())
-                    continue
+                    item = self._queue.get_nowait()
                 except asyncio.QueueEmpty:
-                    pass
-                remaining = deadline - loop.time()
-                if remaining <= 0:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    try:
+                        item = await asyncio.wait_for(self._queue.get(), remaining)
+                    except TimeoutError:
+                        break
+                if isinstance(item.op, Exclusive):
+                    carry = item
                     break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-                except TimeoutError:
-                    break
+                batch.append(item)
             await self._commit_with_retry(batch)
+
+    async def _exclusive(self, item: _Item) -> None:
+        assert isinstance(item.op, Exclusive)
+        try:
+            await item.op.fn()
+        except Exception as exc:  # a failed reload must not stop the writer
+            log.warning("maintenance step failed: %s", exc)
+            if not item.future.done():
+                item.future.set_exception(exc)
+            return
+        if not item.future.done():
+            item.future.set_result(None)
 
     async def _commit_with_retry(self, batch: list[_Item]) -> None:
         delay = 0.05

@@ -58,12 +58,13 @@ class HoldBook:
         wallet.held_nano += hold.amount_nano
         self._by_key[hold.key_id] = self._by_key.get(hold.key_id, 0) + hold.amount_nano
 
-    def close(self, trace_id: str, wallet: Wallet) -> Hold | None:
+    def close(self, trace_id: str, wallet: Wallet | None) -> Hold | None:
         """End a hold exactly once; a second close returns None."""
         hold = self._holds.pop(trace_id, None)
         if hold is None:
             return None
-        wallet.held_nano -= hold.amount_nano
+        if wallet is not None:
+            wallet.held_nano -= hold.amount_nano
         left = self._by_key.get(hold.key_id, 0) - hold.amount_nano
         if left:
             self._by_key[hold.key_id] = left
@@ -76,6 +77,9 @@ class HoldBook:
 
     def expired(self, now: datetime) -> list[Hold]:
         return [h for h in self._holds.values() if h.expires_at <= now]
+
+    def trace_ids(self) -> list[str]:
+        return list(self._holds)
 
     def get(self, trace_id: str) -> Hold | None:
         return self._holds.get(trace_id)

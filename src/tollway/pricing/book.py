@@ -292,5 +292,5 @@ class PriceBook:
 
 @cache
 def _load_bundled() -> PriceBook:
-    data = resources.files("tollway.pricing") / "data" / BUNDLED_RESOURCE
-    return PriceBook.from_json(data.read_bytes())
+    data_dir = resources.files("tollway.pricing").joinpath("data")
+    return PriceBook.from_json(data_dir.joinpath(BUNDLED_RESOURCE).read_bytes())

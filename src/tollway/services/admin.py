@@ -510,7 +510,9 @@ class AdminService:
         self, key_id: str, status: str, *, account_id: str | None = None
     ) -> Json:
         value = KeyStatus(status)
-        await self.get_key(key_id, account_id=account_id)
+        current = await self.get_key(key_id, account_id=account_id)
+        if current["status"] == KeyStatus.REVOKED.value and value is not KeyStatus.REVOKED:
+            raise Conflict("a revoked key stays revoked; create a new key", param="key_id")
         async with self.engine.begin() as conn:
             await conn.execute(
                 update(api_keys).where(api_keys.c.id == key_id).values(status=value.value)
@@ -611,6 +613,52 @@ class AdminService:
         async with self.engine.connect() as conn:
             await self._account(conn, account_id)
             return await balance_snapshot(conn, account_id)
+
+    # --- reads for the CLI and the control API ---------------------------------------------
+
+    async def get_account(self, account_id: str) -> Json:
+        async with self.engine.connect() as conn:
+            await self._account(conn, account_id)
+            row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).one()
+        return account_json(row)
+
+    async def list_usage(
+        self, account_id: str, *, limit: int = 50, include_operator: bool = True
+    ) -> list[Json]:
+        from tollway.services.queries import list_usage
+
+        async with self.engine.connect() as conn:
+            await self._account(conn, account_id)
+            return await list_usage(
+                conn, account_id, limit=limit, include_operator=include_operator
+            )
+
+    async def get_usage(
+        self, trace_id: str, *, account_id: str | None = None, include_operator: bool = True
+    ) -> Json:
+        """One usage record; ``account_id`` scopes it (another account's trace is "not found")."""
+        from tollway.services.queries import get_usage
+
+        async with self.engine.connect() as conn:
+            record = await get_usage(
+                conn, trace_id, owner_id=account_id, include_operator=include_operator
+            )
+        if record is None:
+            raise NotFound(f"no usage record with trace id {trace_id!r}", param="trace_id")
+        return record
+
+
+def account_json(row: Any) -> Json:
+    return {
+        "id": row.id,
+        "email": row.email,
+        "role": row.role,
+        "status": row.status,
+        "rpm": row.rpm,
+        "tpm": row.tpm,
+        "concurrency": row.concurrency,
+        "created_at": row.created_at.isoformat(),
+    }
 
 
 def key_json(row: Any) -> Json:
