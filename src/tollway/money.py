@@ -14,6 +14,8 @@ from decimal import Decimal, InvalidOperation
 
 NANO_PER_CREDIT = 1_000_000_000
 TOKENS_PER_MTOK = 1_000_000
+# Ledger columns are signed 64-bit: keep any single amount far below 2**63 nano.
+MAX_CREDITS = 1_000_000_000
 
 
 class MoneyFormatError(ValueError):
@@ -41,6 +43,10 @@ def credits_to_nano(text: str | int | Decimal, *, field: str = "amount") -> int:
     than silently rounded: this is an input, not a computed charge.
     """
     value = parse_decimal(text, field=field)
+    if abs(value) >= MAX_CREDITS:
+        raise MoneyFormatError(
+            f"{field}: {text!r} is too large (at most {MAX_CREDITS - 1} credits)"
+        )
     nano = value * NANO_PER_CREDIT
     if nano != nano.to_integral_value():
         raise MoneyFormatError(f"{field}: {text!r} has more than 9 decimal places")
