@@ -102,9 +102,7 @@ class TollwayApp:
             self._ledger_hwm = int(
                 (
                     await conn.execute(
-                        select(ledger_transfers.c.id)
-                        .order_by(ledger_transfers.c.id.desc())
-                        .limit(1)
+                        select(ledger_transfers.c.id).order_by(ledger_transfers.c.id.desc()).limit(1)
                     )
                 ).scalar_one_or_none()
                 or 0
@@ -171,19 +169,14 @@ class TollwayApp:
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
-                    select(
-                        ledger_transfers.c.id, ledger_transfers.c.owner_id, ledger_transfers.c.kind
-                    )
+                    select(ledger_transfers.c.id, ledger_transfers.c.owner_id, ledger_transfers.c.kind)
                     .where(ledger_transfers.c.id > self._ledger_hwm)
                     .order_by(ledger_transfers.c.id)
                 )
             ).all()
-        if not rows:
-            return
-        self._ledger_hwm = int(rows[-1].id)
-        owners = {
-            str(r.owner_id) for r in rows if r.owner_id and r.kind != chart.TransferKind.USAGE.value
-        }
+        if rows:
+            self._ledger_hwm = int(rows[-1].id)
+        owners = {str(r.owner_id) for r in rows if r.owner_id and r.kind != chart.TransferKind.USAGE.value}
         await self.gateway.biller.wallets.reload(owners)
 
     async def _sweep_loop(self) -> None:
@@ -197,9 +190,7 @@ class TollwayApp:
                 # Holds left active by a process that died: expire them once past their timeout.
                 live = list(biller.holds_trace_ids())
                 async with self.engine.begin() as conn:
-                    q = update(holds).where(
-                        and_(holds.c.state == "active", holds.c.expires_at <= now)
-                    )
+                    q = update(holds).where(and_(holds.c.state == "active", holds.c.expires_at <= now))
                     if live:
                         q = q.where(holds.c.trace_id.not_in(live))
                     await conn.execute(q.values(state="expired", ended_at=now))
@@ -213,9 +204,7 @@ def create_app(settings: Settings | None = None) -> TollwayApp:
     return TollwayApp(settings)
 
 
-def serve(
-    settings: Settings, host: str | None = None, port: int | None = None, workers: int = 1
-) -> None:
+def serve(settings: Settings, host: str | None = None, port: int | None = None, workers: int = 1) -> None:
     import uvicorn
 
     if workers > 1 and not settings.redis_url:

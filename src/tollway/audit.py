@@ -100,9 +100,7 @@ async def run_audit(engine: AsyncEngine, *, now: datetime | None = None) -> Audi
         )
         for r in rows:
             if r.total is None:
-                report.add(
-                    "transfer_unbalanced", f"transfer {r.id} ({r.idempotency_key}) has no entries"
-                )
+                report.add("transfer_unbalanced", f"transfer {r.id} ({r.idempotency_key}) has no entries")
             elif int(r.total) != 0:
                 report.add(
                     "transfer_unbalanced",
@@ -111,12 +109,11 @@ async def run_audit(engine: AsyncEngine, *, now: datetime | None = None) -> Audi
             else:
                 report.add(
                     "transfer_amount_mismatch",
-                    f"transfer {r.id} ({r.idempotency_key}) says {r.amount_nano} nano, its legs move {r.positive}",
+                    f"transfer {r.id} ({r.idempotency_key}) says {r.amount_nano} nano, "
+                    f"its legs move {r.positive}",
                 )
 
-        total = (
-            await conn.execute(select(func.coalesce(func.sum(e.c.amount_nano), 0)))
-        ).scalar_one()
+        total = (await conn.execute(select(func.coalesce(func.sum(e.c.amount_nano), 0)))).scalar_one()
         if int(total) != 0:
             report.add("ledger_not_zero", f"all ledger entries sum to {total} nano instead of 0")
 
@@ -140,19 +137,19 @@ async def run_audit(engine: AsyncEngine, *, now: datetime | None = None) -> Audi
         ).all()
         cash_negative: dict[str, int] = {}
         mismatches = 0
-        for r in accounts:
-            actual = int(r.actual)
-            if int(r.balance_nano) != actual:
+        for acc in accounts:
+            actual = int(acc.actual)
+            if int(acc.balance_nano) != actual:
                 mismatches += 1
                 if mismatches <= MAX_PER_CHECK:
                     report.add(
                         "balance_mismatch",
-                        f"{r.code}: cached balance {r.balance_nano} nano, recomputed {actual} nano",
+                        f"{acc.code}: cached balance {acc.balance_nano} nano, recomputed {actual} nano",
                     )
-            if r.kind == AccountKind.CUSTOMER_VOUCHER.value and actual < 0:
-                report.add("voucher_negative", f"{r.code} recomputes to {actual} nano")
-            if r.kind == AccountKind.CUSTOMER_CASH.value and actual < 0:
-                cash_negative[str(r.owner_id)] = actual
+            if acc.kind == AccountKind.CUSTOMER_VOUCHER.value and actual < 0:
+                report.add("voucher_negative", f"{acc.code} recomputes to {actual} nano")
+            if acc.kind == AccountKind.CUSTOMER_CASH.value and actual < 0:
+                cash_negative[str(acc.owner_id)] = actual
         report.stats["ledger_accounts"] = len(accounts)
 
         overrun_rows = (
@@ -191,10 +188,10 @@ async def run_audit(engine: AsyncEngine, *, now: datetime | None = None) -> Audi
                 .limit(MAX_PER_CHECK)
             )
         ).all()
-        for r in stale:
+        for h in stale:
             report.add(
                 "hold_not_ended",
-                f"hold {r.trace_id} is still active past its timeout ({r.expires_at.isoformat()})",
+                f"hold {h.trace_id} is still active past its timeout ({h.expires_at.isoformat()})",
             )
         incomplete = (
             await conn.execute(
@@ -220,9 +217,7 @@ async def run_audit(engine: AsyncEngine, *, now: datetime | None = None) -> Audi
                 usage_t.c.n,
                 usage_t.c.amount,
             )
-            .select_from(
-                usage_records.outerjoin(usage_t, usage_t.c.trace_id == usage_records.c.trace_id)
-            )
+            .select_from(usage_records.outerjoin(usage_t, usage_t.c.trace_id == usage_records.c.trace_id))
             .where(
                 (charged & usage_t.c.n.is_(None))
                 | (usage_t.c.n > 1)
@@ -257,9 +252,7 @@ async def run_audit(engine: AsyncEngine, *, now: datetime | None = None) -> Audi
 
         rows = await conn.execute(
             select(holds.c.trace_id, holds.c.settled_nano, usage_records.c.deduction_nano)
-            .select_from(
-                holds.outerjoin(usage_records, usage_records.c.trace_id == holds.c.trace_id)
-            )
+            .select_from(holds.outerjoin(usage_records, usage_records.c.trace_id == holds.c.trace_id))
             .where(
                 holds.c.state == "settled",
                 (usage_records.c.trace_id.is_(None))

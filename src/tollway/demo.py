@@ -7,6 +7,7 @@ channel, tops the account up to 10 credits if it fell below 1, and issues a fres
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import subprocess
@@ -49,12 +50,10 @@ async def provision(settings: Settings, fake_port: int) -> dict[str, Any]:
         admin = AdminService(
             engine, SecretBox.from_settings(settings.secret_key, settings.data_dir), actor="demo"
         )
-        try:
+        with contextlib.suppress(Conflict):
             await admin.upsert_group(
                 "default", create=True, multiplier="1", rpm=600, concurrency=32, label="demo"
             )
-        except Conflict:
-            pass
         base_url = f"http://127.0.0.1:{fake_port}/v1"
         try:
             await admin.upsert_channel(
@@ -74,9 +73,7 @@ async def provision(settings: Settings, fake_port: int) -> dict[str, Any]:
         from tollway.store.tables import accounts
 
         async with engine.connect() as conn:
-            found = (
-                await conn.execute(select(accounts.c.id).where(accounts.c.email == DEMO_EMAIL))
-            ).scalar()
+            found = (await conn.execute(select(accounts.c.id).where(accounts.c.email == DEMO_EMAIL))).scalar()
         account_id = (
             str(found)
             if found

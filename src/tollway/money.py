@@ -44,9 +44,7 @@ def credits_to_nano(text: str | int | Decimal, *, field: str = "amount") -> int:
     """
     value = parse_decimal(text, field=field)
     if abs(value) >= MAX_CREDITS:
-        raise MoneyFormatError(
-            f"{field}: {text!r} is too large (at most {MAX_CREDITS - 1} credits)"
-        )
+        raise MoneyFormatError(f"{field}: {text!r} is too large (at most {MAX_CREDITS - 1} credits)")
     nano = value * NANO_PER_CREDIT
     if nano != nano.to_integral_value():
         raise MoneyFormatError(f"{field}: {text!r} has more than 9 decimal places")

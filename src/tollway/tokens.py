@@ -151,9 +151,7 @@ def _json_bytes(value: Any) -> int:
         return utf8_len(repr(value))
 
 
-def chat_input_bounds(
-    body: Mapping[str, Any], *, image_tokens: int = IMAGE_TOKENS_MAX
-) -> tuple[int, int]:
+def chat_input_bounds(body: Mapping[str, Any], *, image_tokens: int = IMAGE_TOKENS_MAX) -> tuple[int, int]:
     """(upper_bound, expected) input tokens of a chat request body.
 
     OpenAI Chat Completions shape (``messages`` with string content or content parts), also

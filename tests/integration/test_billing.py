@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tollway.audit import run_audit
@@ -117,9 +118,7 @@ async def test_multiplier_applies_once(rig: Rig) -> None:
         max_output=1,
         spend_cap_nano=None,
     )
-    charge = await rig.biller.settle(
-        facts, rig.entry, Usage(input_tokens=100_000), latency_ms=1, ttft_ms=1
-    )
+    charge = await rig.biller.settle(facts, rig.entry, Usage(input_tokens=100_000), latency_ms=1, ttft_ms=1)
     assert charge.official_cost_nano == 500_000_000
     assert charge.deduction_nano == 150_000_000
     assert (await rig.admin.balance(owner))["cash_nano"] == 850_000_000
@@ -143,9 +142,7 @@ async def test_concurrent_admission_never_overdraws(rig: Rig) -> None:
         except InsufficientBalance:
             return False
         await asyncio.sleep(0.001)
-        await rig.biller.settle(
-            facts, rig.entry, Usage(output_tokens=1_000), latency_ms=1, ttft_ms=1
-        )
+        await rig.biller.settle(facts, rig.entry, Usage(output_tokens=1_000), latency_ms=1, ttft_ms=1)
         return True
 
     results = await asyncio.gather(*(one(i) for i in range(500)))
@@ -231,9 +228,7 @@ async def test_void_charges_nothing_and_records_failure(rig: Rig) -> None:
             await conn.execute(select(holds.c.state).where(holds.c.trace_id == "trace-void"))
         ).scalar_one()
         rec = (
-            await conn.execute(
-                select(usage_records).where(usage_records.c.trace_id == "trace-void")
-            )
+            await conn.execute(select(usage_records).where(usage_records.c.trace_id == "trace-void"))
         ).one()
     assert state == "voided"
     assert rec.deduction_nano == 0 and rec.status == "upstream_failed"
@@ -248,7 +243,7 @@ async def test_settle_twice_charges_once(rig: Rig) -> None:
         facts, rig.entry, input_upper=0, input_expected=0, max_output=100, spend_cap_nano=None
     )
     await rig.biller.settle(facts, rig.entry, Usage(output_tokens=100), latency_ms=1, ttft_ms=1)
-    with pytest.raises(Exception):  # the usage record's primary key refuses a second record
+    with pytest.raises(IntegrityError):  # the usage record's primary key refuses a second record
         await rig.biller.settle(facts, rig.entry, Usage(output_tokens=100), latency_ms=1, ttft_ms=1)
     async with rig.engine.connect() as conn:
         n = (

@@ -69,9 +69,7 @@ async def test_non_stream_overrides_and_max_tokens(fake: Fake) -> None:
             messages=MSGS,
             extra_body={"fake": {"usage": {**usage, "reasoning_tokens": 30}, "text": "hi"}},
         )
-        capped = await c.chat.completions.create(
-            model="gpt-4o", messages=MSGS, max_completion_tokens=3
-        )
+        capped = await c.chat.completions.create(model="gpt-4o", messages=MSGS, max_completion_tokens=3)
     assert r.choices[0].message.content == "hi hi hi hi hi hi hi hi"
     u = r.usage
     assert u and u.prompt_tokens == 1000 and u.completion_tokens == 50 and u.total_tokens == 1050
@@ -143,9 +141,7 @@ async def test_omit_usage(fake: Fake) -> None:
 async def test_status_failures_map_to_sdk_exceptions(fake: Fake) -> None:
     async with fake.client() as c:
         with pytest.raises(openai.InternalServerError) as e500:
-            await c.chat.completions.create(
-                model="m", messages=MSGS, extra_body={"fake": {"status": 500}}
-            )
+            await c.chat.completions.create(model="m", messages=MSGS, extra_body={"fake": {"status": 500}})
         with pytest.raises(openai.RateLimitError) as e429:
             await c.chat.completions.create(
                 model="m", messages=MSGS, stream=True, extra_body={"fake": {"status": 429}}
@@ -259,9 +255,7 @@ async def test_embeddings_and_models(fake: Fake) -> None:
 
 async def test_recording_and_reset(fake: Fake) -> None:
     async with fake.client() as c:
-        await c.chat.completions.create(
-            model="m", messages=MSGS, extra_body={"fake": {"text": "x"}}
-        )
+        await c.chat.completions.create(model="m", messages=MSGS, extra_body={"fake": {"text": "x"}})
     recs = await fake.get("/_fake/requests")
     assert len(recs) == 1
     rec = recs[0]

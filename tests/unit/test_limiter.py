@@ -9,9 +9,7 @@ from tollway.money import ONE
 
 
 def _key(limits: Limits = Limits()) -> ApiKey:
-    return ApiKey(
-        "key", "acct", "k", "sk-abc", "g", KeyStatus.ENABLED, None, None, frozenset(), (), limits
-    )
+    return ApiKey("key", "acct", "k", "sk-abc", "g", KeyStatus.ENABLED, None, None, frozenset(), (), limits)
 
 
 def _acct(limits: Limits = Limits()) -> Account:

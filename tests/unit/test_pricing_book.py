@@ -35,9 +35,7 @@ def _raw_book() -> dict[str, Any]:
     return doc
 
 
-def _entry(
-    model: str, start: datetime, input_nano: int, *, version: str = "operator"
-) -> PriceEntry:
+def _entry(model: str, start: datetime, input_nano: int, *, version: str = "operator") -> PriceEntry:
     return PriceEntry(
         model=model,
         provider="test",
@@ -267,9 +265,7 @@ def test_entry_from_dict_defaults_to_operator_version() -> None:
          "tiers[0].above_prompt_tokens"),
     ],
 )  # fmt: skip
-def test_entry_from_dict_refuses_bad_input_naming_the_field(
-    changes: dict[str, Any], param: str
-) -> None:
+def test_entry_from_dict_refuses_bad_input_naming_the_field(changes: dict[str, Any], param: str) -> None:
     with pytest.raises(InvalidRequest) as info:
         entry_from_dict(_minimal(**changes))
     assert info.value.param == param

@@ -67,9 +67,7 @@ def test_call_officially_half_a_dollar_at_0_3_deducts_exactly_0_15_credits() -> 
     assert result.official_cost_nano == 500_000_000
     assert result.deduction_nano == 150_000_000
     assert result.multiplier == "0.3"
-    assert [(line.category, line.quantity, line.per) for line in result.lines] == [
-        ("call", 1, "call")
-    ]
+    assert [(line.category, line.quantity, line.per) for line in result.lines] == [("call", 1, "call")]
 
 
 def test_opus_4_5_uncached_110k_input_is_0_55() -> None:
@@ -193,9 +191,7 @@ def test_missing_cache_price_falls_back_to_input_price_and_is_recorded() -> None
 
 def test_lines_only_for_non_zero_quantities_but_never_empty() -> None:
     entry = _bundled("claude-haiku-4-5")
-    assert [line.category for line in charge(entry, Usage(output_tokens=5), ONE).lines] == [
-        "output"
-    ]
+    assert [line.category for line in charge(entry, Usage(output_tokens=5), ONE).lines] == ["output"]
     empty = charge(entry, Usage(), ONE)
     assert len(empty.lines) == 1
     assert empty.official_cost_nano == 0
@@ -212,9 +208,7 @@ def test_estimated_usage_is_marked_on_the_charge() -> None:
 def test_multiplier_text_is_exact() -> None:
     entry = _bundled("gpt-4o")
     assert charge(entry, Usage(), Ratio.parse("1.10")).multiplier == "1.1"
-    assert charge(entry, Usage(), Ratio.parse("0.3").times(Ratio.parse("0.85"))).multiplier == (
-        "0.255"
-    )
+    assert charge(entry, Usage(), Ratio.parse("0.3").times(Ratio.parse("0.85"))).multiplier == ("0.255")
     assert charge(entry, Usage(), Ratio.parse("3")).multiplier == "3"
 
 

@@ -101,9 +101,7 @@ def test_openai_responses_usage() -> None:
             "total_tokens": 2900,
         }
     )
-    assert usage == Usage(
-        input_tokens=500, cache_read_tokens=1500, output_tokens=900, reasoning_tokens=700
-    )
+    assert usage == Usage(input_tokens=500, cache_read_tokens=1500, output_tokens=900, reasoning_tokens=700)
     assert from_openai_responses({"input_tokens_details": None}) == Usage()
 
 
@@ -241,9 +239,7 @@ def test_gemini_prompt_includes_cache_and_thoughts_bill_as_output() -> None:
 
 
 def test_gemini_tool_use_prompt_counts_as_input() -> None:
-    usage = from_gemini(
-        {"promptTokenCount": 100, "toolUsePromptTokenCount": 40, "candidatesTokenCount": 5}
-    )
+    usage = from_gemini({"promptTokenCount": 100, "toolUsePromptTokenCount": 40, "candidatesTokenCount": 5})
     assert (usage.input_tokens, usage.output_tokens) == (140, 5)
 
 

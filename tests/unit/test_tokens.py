@@ -115,9 +115,7 @@ def test_chat_counts_tool_definitions_and_tool_calls() -> None:
     result = {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}
     plain = chat_input_bounds(_body(call, result))
     with_defs = chat_input_bounds(_body(call, result, tools=tools, response_format=response_format))
-    allowance = (
-        len(orjson.dumps(tools)) + TOOLS_OVERHEAD_TOKENS + len(orjson.dumps(response_format))
-    )
+    allowance = len(orjson.dumps(tools)) + TOOLS_OVERHEAD_TOKENS + len(orjson.dumps(response_format))
     assert with_defs[0] - plain[0] == allowance
     assert with_defs[1] - plain[1] == allowance
     tool_text = "call_1" + "function" + "get_weather" + '{"city":"Paris"}' + "call_1" + "sunny"
@@ -136,9 +134,7 @@ def test_chat_accepts_anthropic_style_system_and_audio() -> None:
     audio = "QUJD" * 1000  # 3,000 decoded bytes
     body = {
         "system": [{"type": "text", "text": "You are terse."}],
-        "messages": [
-            {"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": audio}}]}
-        ],
+        "messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": audio}}]}],
     }
     upper, expected = chat_input_bounds(body)
     assert upper >= utf8_len("You are terse.") + 150

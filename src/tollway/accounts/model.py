@@ -7,23 +7,23 @@ import ipaddress
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 from tollway.money import Ratio
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     CUSTOMER = "customer"
     SUPPORT = "support"
     ADMIN = "admin"
 
 
-class AccountStatus(str, Enum):
+class AccountStatus(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
 
 
-class KeyStatus(str, Enum):
+class KeyStatus(StrEnum):
     ENABLED = "enabled"
     DISABLED = "disabled"
     REVOKED = "revoked"

@@ -13,7 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from sqlalchemy.exc import IntegrityError
 
+from tollway.billing.wallets import WalletCache
+from tollway.billing.writer import HoldEnded, HoldOpened, SettlementWriter
 from tollway.errors import InsufficientBalance, ServiceUnavailable
 from tollway.ledger import chart
 from tollway.ledger.chart import TransferKind
@@ -23,8 +26,6 @@ from tollway.money import Ratio, nano_to_credits
 from tollway.pricing import cost
 from tollway.pricing.book import entry_to_dict
 from tollway.pricing.model import Charge, PriceEntry, Usage
-from tollway.billing.wallets import WalletCache
-from tollway.billing.writer import HoldEnded, HoldOpened, SettlementWriter
 
 
 @dataclass(slots=True)
@@ -61,6 +62,17 @@ class Biller:
         self._revenue = revenue_account_id
         self._hold_timeout = timedelta(seconds=hold_timeout_s)
         self._deadline = settlement_deadline_s
+        self._snapshots: dict[int, tuple[PriceEntry, str]] = {}
+
+    def snapshot(self, entry: PriceEntry) -> str:
+        """The price entry as JSON for usage records, serialised once per entry."""
+        cached = self._snapshots.get(id(entry))
+        if cached is None or cached[0] is not entry:
+            if len(self._snapshots) > 10_000:
+                self._snapshots.clear()
+            cached = (entry, orjson.dumps(entry_to_dict(entry)).decode())
+            self._snapshots[id(entry)] = cached
+        return cached[1]
 
     async def admit(
         self,
@@ -87,9 +99,7 @@ class Biller:
                 available, scope = cap_left, "key spend cap"
         size = size_hold(available, worst, expected)
         if size is None:
-            affordable = cost.affordable_output_tokens(
-                entry, input_expected, max(available, 0), mult
-            )
+            affordable = cost.affordable_output_tokens(entry, input_expected, max(available, 0), mult)
             what = "balance" if scope == "account" else "remaining key spend cap"
             raise InsufficientBalance(
                 f"Insufficient {what}: available {nano_to_credits(available)} credits, this request needs "
@@ -153,7 +163,7 @@ class Biller:
         self.wallets.add_key_spend(facts.key_id, amount)
         row = usage_row(
             facts,
-            entry,
+            self.snapshot(entry),
             usage,
             charge,
             status=status,
@@ -182,6 +192,9 @@ class Biller:
         )
         try:
             await asyncio.wait_for(asyncio.shield(fut), self._deadline)
+        except IntegrityError:
+            self.wallets.mark_stale(facts.owner_id)  # memory applied a spend the store refused
+            raise
         except TimeoutError as exc:
             raise ServiceUnavailable(
                 "the charge for this call could not be recorded in time; it will be recorded when the "
@@ -207,7 +220,7 @@ class Biller:
         charge = cost.charge(entry, usage, facts.multiplier)
         row = usage_row(
             facts,
-            entry,
+            self.snapshot(entry),
             usage,
             charge,
             status=status,
@@ -220,9 +233,7 @@ class Biller:
             ttft_ms=None,
             at=now,
         )
-        self.writer.submit(
-            HoldEnded(facts.trace_id, "voided", now, settled_nano=0, usage_row=row, hold=hold)
-        )
+        self.writer.submit(HoldEnded(facts.trace_id, "voided", now, settled_nano=0, usage_row=row, hold=hold))
 
     def abandon(self, trace_id: str) -> None:
         """End a hold its call left open (an error path that neither settled nor voided)."""
@@ -230,9 +241,7 @@ class Biller:
         if hold is None:
             return
         self.holds.close(trace_id, self.wallets.cached(hold.owner_id))
-        self.writer.submit(
-            HoldEnded(trace_id, "voided", datetime.now(UTC), settled_nano=0, hold=hold)
-        )
+        self.writer.submit(HoldEnded(trace_id, "voided", datetime.now(UTC), settled_nano=0, hold=hold))
 
     def holds_trace_ids(self) -> list[str]:
         return self.holds.trace_ids()
@@ -248,7 +257,7 @@ class Biller:
 
 def usage_row(
     facts: CallFacts,
-    entry: PriceEntry,
+    snapshot: str,
     usage: Usage,
     charge: Charge,
     *,
@@ -294,7 +303,7 @@ def usage_row(
         "calls": usage.calls,
         "estimated": usage.estimated,
         "tier": charge.tier,
-        "price_snapshot": orjson.dumps(entry_to_dict(entry)).decode(),
+        "price_snapshot": snapshot,
         "lines": orjson.dumps(lines).decode(),
         "official_cost_nano": charge.official_cost_nano,
         "deduction_nano": charge.deduction_nano,

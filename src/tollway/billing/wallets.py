@@ -26,6 +26,11 @@ class WalletCache:
         self._pending: dict[int, int] = defaultdict(int)  # ledger account id -> uncommitted delta
         self._key_spent: dict[str, int] = {}
         self._key_loading: dict[str, asyncio.Future[int]] = {}
+        self.stale: set[str] = set()
+
+    def mark_stale(self, owner_id: str) -> None:
+        """Reload this wallet from the store at the next refresh."""
+        self.stale.add(owner_id)
 
     def cached(self, owner_id: str) -> Wallet | None:
         return self._wallets.get(owner_id)
@@ -66,6 +71,8 @@ class WalletCache:
 
     async def reload(self, owner_ids: set[str]) -> None:
         """Re-read committed balances (and new voucher grants) of cached wallets."""
+        owner_ids = owner_ids | self.stale
+        self.stale = set()
         for owner_id in owner_ids:
             wallet = self._wallets.get(owner_id)
             if wallet is None:

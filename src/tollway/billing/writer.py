@@ -10,6 +10,7 @@ the database returns.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -98,10 +99,8 @@ class SettlementWriter:
         await self.flush()
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
 
     async def flush(self) -> None:
@@ -177,9 +176,7 @@ class SettlementWriter:
                 raise
             except Exception:  # database away: keep the operations, try again
                 self.healthy = False
-                log.warning(
-                    "settlement batch failed to commit; retrying in %.2fs", delay, exc_info=True
-                )
+                log.warning("settlement batch failed to commit; retrying in %.2fs", delay, exc_info=True)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
         self.committed_batches += 1
@@ -194,8 +191,9 @@ class SettlementWriter:
             try:
                 await self._commit([item])
             except IntegrityError as exc:
+                # Refused for good (a bug upstream of here): its waiter gets the error; its
+                # callbacks still run so in-memory bookkeeping of pending deltas stays exact.
                 log.error("operation %r refused by the database: %s", item.op, exc)
-                item.done_callbacks.clear()
                 if not item.future.done():
                     item.future.set_exception(exc)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from enum import Enum
-from typing import Annotated, Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,7 +13,9 @@ from tollway.cli.dates import parse_optional_expiry
 from tollway.cli.options import Concurrency, JsonFlag, Rpm, Tpm, secret_arg
 from tollway.cli.output import record_renderer, render_record, rows_renderer
 from tollway.cli.runtime import run_admin
-from tollway.services.admin import AdminService
+
+if TYPE_CHECKING:
+    from tollway.services.admin import AdminService
 
 account_app = typer.Typer(help="Accounts: create, suspend, activate.", no_args_is_help=True)
 key_app = typer.Typer(help="API keys: create (secret shown once), list, disable.")
@@ -25,7 +27,7 @@ AccountId = Annotated[str, typer.Argument(help="Account UUID.")]
 KeyId = Annotated[str, typer.Argument(help="Key id (UUID).")]
 
 
-class RoleOpt(str, Enum):
+class RoleOpt(StrEnum):
     customer = "customer"
     support = "support"
     admin = "admin"
@@ -70,9 +72,7 @@ def account_suspend(account_id: AccountId, reason: ReasonOpt = "", json_out: Jso
 
 
 @account_app.command("activate")
-def account_activate(
-    account_id: AccountId, reason: ReasonOpt = "", json_out: JsonFlag = False
-) -> None:
+def account_activate(account_id: AccountId, reason: ReasonOpt = "", json_out: JsonFlag = False) -> None:
     """Re-activate a suspended account."""
     _account_status(account_id, "active", reason, json_out)
 

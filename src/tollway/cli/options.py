@@ -10,9 +10,7 @@ import typer
 from tollway.errors import InvalidRequest
 from tollway.money import MoneyFormatError, usd_per_mtok_to_nano
 
-JsonFlag = Annotated[
-    bool, typer.Option("--json", help="Print exactly one JSON document to stdout.")
-]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document to stdout.")]
 Rpm = Annotated[int | None, typer.Option("--rpm", help="Requests per minute (0 = unlimited).")]
 Tpm = Annotated[int | None, typer.Option("--tpm", help="Tokens per minute (0 = unlimited).")]
 Concurrency = Annotated[

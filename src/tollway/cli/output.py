@@ -82,10 +82,13 @@ def render_record(console: Console, doc: Mapping[str, Any], *, title: str | None
     console.print(table)
 
 
+Column = str | tuple[str, str]  # a path into each row ("tokens.input"), or (path, header)
+
+
 def render_rows(
     console: Console,
     rows: Sequence[Mapping[str, Any]],
-    columns: Sequence[str],
+    columns: Sequence[Column],
     *,
     title: str | None = None,
     empty: str = "nothing to show",
@@ -93,11 +96,13 @@ def render_rows(
     if not rows:
         console.print(escape(empty))
         return
+    paths = [c if isinstance(c, str) else c[0] for c in columns]
     table = Table(title=title)
     for column in columns:
-        table.add_column(escape(column), overflow="fold")
+        header = column if isinstance(column, str) else column[1]
+        table.add_column(escape(header), overflow="fold")
     for row in rows:
-        table.add_row(*(escape(cell(_dig(row, column))) for column in columns))
+        table.add_row(*(escape(cell(_dig(row, path))) for path in paths))
     console.print(table)
 
 
@@ -116,7 +121,7 @@ def record_renderer(title: str | None = None) -> Render:
     return render
 
 
-def rows_renderer(key: str, columns: Sequence[str], *, empty: str) -> Render:
+def rows_renderer(key: str, columns: Sequence[Column], *, empty: str) -> Render:
     """Render ``doc[key]`` (a list of records) as a table."""
 
     def render(console: Console, doc: Any) -> None:

@@ -11,18 +11,18 @@ import asyncio
 import getpass
 import os
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tollway.cli.output import Render, emit, fail, fail_with
 from tollway.errors import TollwayError
-from tollway.services.admin import AdminService
-from tollway.settings import Settings
-from tollway.store.db import make_engine, migrate
-from tollway.store.secret_box import SecretBox
+
+if TYPE_CHECKING:  # the heavy imports wait until a command runs, so --help is instant
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from tollway.services.admin import AdminService
+    from tollway.settings import Settings
 
 T = TypeVar("T")
 
@@ -37,6 +37,10 @@ def cli_actor() -> str:
 
 
 def load_settings(*, json_out: bool) -> Settings:
+    from pydantic import ValidationError
+
+    from tollway.settings import Settings
+
     try:
         return Settings()
     except ValidationError as exc:
@@ -48,9 +52,13 @@ def load_settings(*, json_out: bool) -> Settings:
             field,
             json_out=json_out,
         )
+    except (OSError, ValueError) as exc:  # TOLLWAY_CONFIG_FILE unreadable or malformed
+        fail_with("invalid_settings", f"cannot read the settings: {exc}", None, json_out=json_out)
 
 
 async def _with_engine(settings: Settings, action: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    from tollway.store.db import make_engine, migrate
+
     engine = make_engine(settings.resolved_database_url(), pool_size=2)
     try:
         await migrate(engine)
@@ -83,15 +91,18 @@ def run_engine(
     json_out: bool,
     action: Callable[[AsyncEngine, Settings], Awaitable[T]],
     render: Render,
+    *,
+    to_json: Callable[[T], Any] | None = None,
 ) -> T:
-    """Run ``action`` with a migrated engine and print its result."""
+    """Run ``action`` with a migrated engine and print its result (``to_json`` converts a
+    result that is not JSON-ready for ``--json``)."""
     settings = load_settings(json_out=json_out)
 
     async def call(engine: AsyncEngine) -> T:
         return await action(engine, settings)
 
     result = run_guarded(json_out, lambda: asyncio.run(_with_engine(settings, call)))
-    emit(result, json_out=json_out, render=render)
+    emit(to_json(result) if json_out and to_json else result, json_out=json_out, render=render)
     return result
 
 
@@ -101,6 +112,9 @@ def run_admin(
     render: Render,
 ) -> T:
     """Run ``action`` with an :class:`AdminService` acting as ``cli:<user>``; print its result."""
+
+    from tollway.services.admin import AdminService
+    from tollway.store.secret_box import SecretBox
 
     async def call(engine: AsyncEngine, settings: Settings) -> T:
         box = SecretBox.from_settings(settings.secret_key, settings.data_dir)

@@ -46,9 +46,7 @@ def error_response(
     etype, dcode, dmsg = _ERRORS.get(status) or (
         _SERVER_ERROR if status >= 500 else ("invalid_request_error", None, "Request failed.")
     )
-    body = {
-        "error": {"message": message or dmsg, "type": etype, "param": None, "code": code or dcode}
-    }
+    body = {"error": {"message": message or dmsg, "type": etype, "param": None, "code": code or dcode}}
     headers = {"Content-Type": _JSON}
     if request_id:
         headers["x-request-id"] = request_id
@@ -169,8 +167,7 @@ class OpenAIShape:
         head = prefix + b'{"index":0,"delta":{"role":"assistant","content":"","refusal":null}'
         head += open_end
         pieces = [
-            b'%s{"index":0,"delta":{"content":%s}%s' % (prefix, orjson.dumps(w), open_end)
-            for w in words
+            b'%s{"index":0,"delta":{"content":%s}%s' % (prefix, orjson.dumps(w), open_end) for w in words
         ]
         tail = b'%s{"index":0,"delta":{},"logprobs":null,"finish_reason":"%s"}]%s' % (
             prefix,
@@ -213,9 +210,7 @@ class OpenAIShape:
             "model": body["model"],
             "usage": {"prompt_tokens": prompt, "total_tokens": prompt},
         }
-        return web.Response(
-            body=orjson.dumps(out), headers={"Content-Type": _JSON, "x-request-id": rid}
-        )
+        return web.Response(body=orjson.dumps(out), headers={"Content-Type": _JSON, "x-request-id": rid})
 
     async def list_models(self, request: web.Request) -> web.StreamResponse:
         rid = f"req_fake{self.state.next_id()}"
@@ -223,9 +218,7 @@ class OpenAIShape:
             await self._prologue(request, rid)
         except _Reject as rej:
             return rej.response
-        return web.Response(
-            body=self._models_body, headers={"Content-Type": _JSON, "x-request-id": rid}
-        )
+        return web.Response(body=self._models_body, headers={"Content-Type": _JSON, "x-request-id": rid})
 
     async def get_model(self, request: web.Request) -> web.StreamResponse:
         rid = f"req_fake{self.state.next_id()}"
@@ -236,9 +229,7 @@ class OpenAIShape:
         model = self._models.get(request.match_info["model"])
         if model is None:
             return error_response(404, request_id=rid)
-        return web.Response(
-            body=orjson.dumps(model), headers={"Content-Type": _JSON, "x-request-id": rid}
-        )
+        return web.Response(body=orjson.dumps(model), headers={"Content-Type": _JSON, "x-request-id": rid})
 
 
 def usage_dict(usage: Usage) -> dict[str, Any]:

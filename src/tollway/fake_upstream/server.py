@@ -47,9 +47,7 @@ def build_app(config: FakeConfig) -> web.Application:
 def _runner(config: FakeConfig) -> web.AppRunner:
     # handler_cancellation: a client that goes away cancels its handler at once, so a stream
     # abort is noticed even while the fake is sleeping between chunks.
-    return web.AppRunner(
-        build_app(config), handler_cancellation=True, access_log=None, shutdown_timeout=1.0
-    )
+    return web.AppRunner(build_app(config), handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
 
 
 async def start(host: str, port: int, config: FakeConfig) -> tuple[web.AppRunner, int]:

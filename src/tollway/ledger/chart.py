@@ -7,10 +7,10 @@ Entries are credit-positive: +x raises the balance of a liability or income acco
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class AccountKind(str, Enum):
+class AccountKind(StrEnum):
     CUSTOMER_CASH = "customer_cash"  # paid credit, refundable while unspent
     CUSTOMER_VOUCHER = "customer_voucher"  # one per grant; promotional, may expire
     USAGE_REVENUE = "usage_revenue"  # income: what calls deducted
@@ -20,7 +20,7 @@ class AccountKind(str, Enum):
     CLEARING = "clearing"  # asset: a payment provider's clearing account
 
 
-class TransferKind(str, Enum):
+class TransferKind(StrEnum):
     CREDIT = "credit"  # staff cash credit
     VOUCHER_GRANT = "voucher_grant"
     USAGE = "usage"  # settlement of a call

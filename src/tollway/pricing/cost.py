@@ -108,9 +108,7 @@ def charge(entry: PriceEntry, usage: Usage, multiplier: Ratio) -> Charge:
         tier=tier_name,
         multiplier=_multiplier_text(multiplier),
         official_cost_nano=div_round_half_up(numerator, TOKENS_PER_MTOK),
-        deduction_nano=div_round_half_up(
-            numerator * multiplier.num, multiplier.den * TOKENS_PER_MTOK
-        ),
+        deduction_nano=div_round_half_up(numerator * multiplier.num, multiplier.den * TOKENS_PER_MTOK),
         price_version=entry.version,
         extra=extra,
     )

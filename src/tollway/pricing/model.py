@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 
-class BillingMode(str, Enum):
+class BillingMode(StrEnum):
     TOKEN = "token"
     CALL = "call"
 

@@ -33,15 +33,11 @@ class DataPlane:
         try:
             await self._dispatch(trace_id, scope, receive, send)
         except TollwayError as exc:
-            await send_json(
-                send, exc.status, openai_error(exc, trace_id), error_headers(exc, trace_id)
-            )
+            await send_json(send, exc.status, openai_error(exc, trace_id), error_headers(exc, trace_id))
         except ConnectionResetError:
             pass  # the client left before we could answer
         except Exception:
-            log.exception(
-                "unexpected error in %s %s [%s]", scope["method"], scope["path"], trace_id
-            )
+            log.exception("unexpected error in %s %s [%s]", scope["method"], scope["path"], trace_id)
             body = {
                 "error": {
                     "message": f"internal error (request id: {trace_id})",
@@ -81,9 +77,7 @@ class DataPlane:
         caller = await self.gw.authenticate(bearer_secret(scope))
         names = self.gw.config.models_for(caller.group, caller.key)
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "tollway"} for m in names]
-        await send_json(
-            send, 200, {"object": "list", "data": data}, [(b"x-request-id", trace_id.encode())]
-        )
+        await send_json(send, 200, {"object": "list", "data": data}, [(b"x-request-id", trace_id.encode())])
 
     async def _subscription(self, trace_id: str, scope: Scope, send: Send) -> None:
         """The balance as chat clients read it (one-api compatible): hard limit = balance."""

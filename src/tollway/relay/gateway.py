@@ -60,9 +60,7 @@ class Gateway:
 
     def ready(self) -> None:
         if not self.accepting:
-            raise ServiceUnavailable(
-                "Tollway is shutting down; retry on another node", retry_after_s=2
-            )
+            raise ServiceUnavailable("Tollway is shutting down; retry on another node", retry_after_s=2)
         if not self.biller.writer.healthy:
             raise ServiceUnavailable(
                 "billing storage is unavailable, so no call can be billed right now",
@@ -71,18 +69,14 @@ class Gateway:
 
     async def authenticate(self, secret: str | None) -> Caller:
         if not secret:
-            raise AuthenticationFailed(
-                "no API key given: send it as 'Authorization: Bearer sk-...'"
-            )
+            raise AuthenticationFailed("no API key given: send it as 'Authorization: Bearer sk-...'")
         key = await self.config.key_by_hash(hash_secret(secret))
         if key is None:
             raise AuthenticationFailed("the API key is not valid")
         if key.status is not KeyStatus.ENABLED:
             raise AuthenticationFailed(f"the API key {key.prefix}... is {key.status.value}")
         if key.expires_at is not None and key.expires_at <= datetime.now(UTC):
-            raise AuthenticationFailed(
-                f"the API key {key.prefix}... expired on {key.expires_at.date()}"
-            )
+            raise AuthenticationFailed(f"the API key {key.prefix}... expired on {key.expires_at.date()}")
         account = await self.config.account(key.account_id)
         if account is None:
             raise AuthenticationFailed("the API key's account no longer exists")

@@ -7,10 +7,12 @@ streams, ``stream_options.include_usage``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
+from tollway import tokens
 from tollway.errors import InvalidRequest, TollwayError
 from tollway.limits.limiter import Permit
 from tollway.pricing import normalize
@@ -19,16 +21,13 @@ from tollway.relay.asgi import JSON_CT, Receive, Scope, Send, send_bytes
 from tollway.relay.gateway import Call, Gateway, bearer_secret
 from tollway.relay.openai_stream import relay_stream
 from tollway.relay.upstream import Opened, UpstreamClientError, open_upstream
-from tollway import tokens
 
 
 def parse_json_body(raw: bytes) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(
-            f"the request body is not valid JSON ({exc.msg} at position {exc.pos})"
-        ) from exc
+        raise InvalidRequest(f"the request body is not valid JSON ({exc.msg} at position {exc.pos})") from exc
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
     return body
@@ -63,14 +62,10 @@ async def chat_completions(
     stream = bool(body.get("stream"))
     cap = _max_output(body)
     caller = await gw.authenticate(bearer_secret(scope))
-    call = gw.open_call(
-        trace_id, caller, model, endpoint="chat.completions", stream=stream, scope=scope
-    )
+    call = gw.open_call(trace_id, caller, model, endpoint="chat.completions", stream=stream, scope=scope)
     upper, expected = tokens.chat_input_bounds(body, image_tokens=tokens.image_tokens_for(model))
     max_output = min(cap, call.entry.max_output_tokens) if cap else call.entry.max_output_tokens
-    client_wants_usage = (
-        bool((body.get("stream_options") or {}).get("include_usage")) if stream else True
-    )
+    client_wants_usage = bool((body.get("stream_options") or {}).get("include_usage")) if stream else True
 
     def build(channel: Any) -> bytes:
         body["model"] = channel.upstream_model(model)
@@ -227,8 +222,8 @@ async def _relay_json(
     send: Send,
     *,
     input_estimate: int,
-    usage_of: Any,
-    output_text: Any,
+    usage_of: Callable[[Any], Usage],
+    output_text: Callable[[dict[str, Any]], str],
 ) -> Usage | None:
     resp = opened.response
     try:
@@ -264,9 +259,8 @@ async def _relay_json(
         )
         from tollway.errors import UpstreamError
 
-        raise UpstreamError(
-            f"upstream {opened.channel.name!r} answered with a body that is not JSON"
-        )
+        raise UpstreamError(f"upstream {opened.channel.name!r} answered with a body that is not JSON")
+    usage: Usage
     if doc.get("usage"):
         usage = usage_of(doc["usage"])
     else:

@@ -135,9 +135,7 @@ async def relay_stream(
                     if not started:
                         await _start(send, call)
                         started = True
-                    await send(
-                        {"type": "http.response.body", "body": b"".join(out), "more_body": True}
-                    )
+                    await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
                 if state.done:
                     break
         except (aiohttp.ClientError, TimeoutError, ConnectionError):
@@ -162,9 +160,7 @@ async def relay_stream(
         if not started and not client_gone.is_set():
             from tollway.errors import UpstreamError
 
-            raise UpstreamError(
-                f"upstream {opened.channel.name!r} ended the stream before any output"
-            )
+            raise UpstreamError(f"upstream {opened.channel.name!r} ended the stream before any output")
         await _finish(send, started, call, b"")
         return None
 

@@ -83,9 +83,7 @@ async def open_upstream(
                 first_byte_timeout,
             )
         except TimeoutError:
-            last = UpstreamTimeout(
-                f"upstream {channel.name!r} did not answer within {first_byte_timeout:g}s"
-            )
+            last = UpstreamTimeout(f"upstream {channel.name!r} did not answer within {first_byte_timeout:g}s")
             continue
         except aiohttp.ClientError as exc:
             last = UpstreamError(f"could not reach upstream {channel.name!r}: {type(exc).__name__}")
@@ -97,9 +95,7 @@ async def open_upstream(
         resp.release()
         message, code = _error_text(body)
         if status == 429 or status == 529:
-            last = UpstreamUnavailable(
-                f"upstream {channel.name!r} is overloaded (HTTP {status}): {message}"
-            )
+            last = UpstreamUnavailable(f"upstream {channel.name!r} is overloaded (HTTP {status}): {message}")
         elif status >= 500:
             last = UpstreamError(f"upstream {channel.name!r} failed (HTTP {status}): {message}")
         elif status in (401, 403):
@@ -127,7 +123,5 @@ def _error_text(body: bytes) -> tuple[str, str | None]:
         return (body[:300].decode("utf-8", "replace") or "no details"), None
     err = doc.get("error", doc) if isinstance(doc, dict) else {}
     if isinstance(err, dict):
-        return str(err.get("message") or "no details"), (
-            str(err["code"]) if err.get("code") else None
-        )
+        return str(err.get("message") or "no details"), (str(err["code"]) if err.get("code") else None)
     return str(err), None

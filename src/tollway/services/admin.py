@@ -3,11 +3,13 @@ keys, credits, balances. Raises only :mod:`tollway.errors`; knows nothing of HTT
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -36,6 +38,13 @@ from tollway.store.secret_box import SecretBox
 from tollway.store.tables import accounts, api_keys, channels, groups, model_prices
 
 Json = dict[str, Any]
+
+REQUIRED_CHANNEL_FIELDS = (
+    ("type", "--type"),
+    ("base_url", "--base-url"),
+    ("credential_enc", "--api-key"),
+    ("models", "--models"),
+)
 
 
 def _split(text: str | None) -> list[str]:
@@ -96,9 +105,7 @@ class AdminService:
             existing = await repo.get_group_row(conn, name)
             if create:
                 if existing is not None:
-                    raise Conflict(
-                        f"group {name!r} already exists; use `group update`", param="name"
-                    )
+                    raise Conflict(f"group {name!r} already exists; use `group update`", param="name")
                 values.setdefault("multiplier", "1")
                 values.setdefault("models", "[]")
                 await conn.execute(
@@ -140,10 +147,7 @@ class AdminService:
 
     async def list_groups(self) -> list[Json]:
         async with self.engine.connect() as conn:
-            return [
-                self._group_json(r)
-                for r in await conn.execute(select(groups).order_by(groups.c.name))
-            ]
+            return [self._group_json(r) for r in await conn.execute(select(groups).order_by(groups.c.name))]
 
     # --- model prices ---------------------------------------------------------------------
 
@@ -249,9 +253,7 @@ class AdminService:
                 ) from exc
         if base_url is not None:
             if not base_url.startswith(("http://", "https://")):
-                raise InvalidRequest(
-                    "base URL must start with http:// or https://", param="base_url"
-                )
+                raise InvalidRequest("base URL must start with http:// or https://", param="base_url")
             values["base_url"] = base_url.rstrip("/")
         if api_key is not None:
             values["credential_enc"] = self.box.seal(api_key)
@@ -264,9 +266,7 @@ class AdminService:
             for item in _split(model_map):
                 src, sep, dst = item.partition("=")
                 if not sep or not src or not dst:
-                    raise InvalidRequest(
-                        f"model map entries are from=to, got {item!r}", param="map"
-                    )
+                    raise InvalidRequest(f"model map entries are from=to, got {item!r}", param="map")
                 pairs[src.strip()] = dst.strip()
             values["model_map"] = repo.dumps(pairs)
         if priority is not None:
@@ -282,15 +282,10 @@ class AdminService:
             existing = (await conn.execute(select(channels).where(channels.c.name == name))).first()
             if create:
                 if existing is not None:
-                    raise Conflict(
-                        f"channel {name!r} already exists; use `channel update`", param="name"
-                    )
-                for required in ("type", "base_url", "credential_enc", "models"):
+                    raise Conflict(f"channel {name!r} already exists; use `channel update`", param="name")
+                for required, flag in REQUIRED_CHANNEL_FIELDS:
                     if required not in values:
-                        raise InvalidRequest(
-                            f"--{required.replace('_enc', '').replace('credential', 'api-key').replace('_', '-')} is required",
-                            param=required,
-                        )
+                        raise InvalidRequest(f"{flag} is required to create a channel", param=required)
                 values.setdefault("groups", "[]")
                 values.setdefault("model_map", "{}")
                 values.setdefault("priority", 0)
@@ -330,7 +325,7 @@ class AdminService:
             "base_url": row.base_url,
             "models": repo.loads_list(row.models),
             "groups": repo.loads_list(row.groups),
-            "model_map": dict(repo.orjson.loads(row.model_map)),
+            "model_map": dict(orjson.loads(row.model_map)),
             "priority": row.priority,
             "weight": row.weight,
             "status": row.status,
@@ -340,8 +335,7 @@ class AdminService:
     async def list_channels(self) -> list[Json]:
         async with self.engine.connect() as conn:
             return [
-                self._channel_json(r)
-                for r in await conn.execute(select(channels).order_by(channels.c.name))
+                self._channel_json(r) for r in await conn.execute(select(channels).order_by(channels.c.name))
             ]
 
     # --- accounts and keys ----------------------------------------------------------------
@@ -358,13 +352,15 @@ class AdminService:
             raise InvalidRequest("role must be customer, support or admin", param="role") from exc
         account_id = str(uuid.uuid4())
         now = repo.utcnow()
+        # argon2 takes tens of milliseconds: keep it off the event loop.
+        password_hash = await asyncio.to_thread(hash_password, password) if password else None
         try:
             async with self.engine.begin() as conn:
                 await conn.execute(
                     accounts.insert().values(
                         id=account_id,
                         email=email,
-                        password_hash=hash_password(password) if password else None,
+                        password_hash=password_hash,
                         role=role_v.value,
                         status=AccountStatus.ACTIVE.value,
                         created_at=now,
@@ -384,9 +380,7 @@ class AdminService:
                     after={"email": email, "role": role_v.value},
                 )
         except IntegrityError as exc:
-            raise Conflict(
-                f"an account with email {email!r} already exists", param="email"
-            ) from exc
+            raise Conflict(f"an account with email {email!r} already exists", param="email") from exc
         return {
             "id": account_id,
             "email": email,
@@ -402,9 +396,7 @@ class AdminService:
             raise InvalidRequest("status must be active or suspended", param="status") from exc
         async with self.engine.begin() as conn:
             account = await self._account(conn, account_id)
-            await conn.execute(
-                update(accounts).where(accounts.c.id == account_id).values(status=value.value)
-            )
+            await conn.execute(update(accounts).where(accounts.c.id == account_id).values(status=value.value))
             await repo.write_audit(
                 conn,
                 actor=self.actor,
@@ -500,23 +492,17 @@ class AdminService:
     async def list_keys(self, account_id: str) -> list[Json]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                select(api_keys)
-                .where(api_keys.c.account_id == account_id)
-                .order_by(api_keys.c.created_at)
+                select(api_keys).where(api_keys.c.account_id == account_id).order_by(api_keys.c.created_at)
             )
             return [key_json(r) for r in rows]
 
-    async def set_key_status(
-        self, key_id: str, status: str, *, account_id: str | None = None
-    ) -> Json:
+    async def set_key_status(self, key_id: str, status: str, *, account_id: str | None = None) -> Json:
         value = KeyStatus(status)
         current = await self.get_key(key_id, account_id=account_id)
         if current["status"] == KeyStatus.REVOKED.value and value is not KeyStatus.REVOKED:
             raise Conflict("a revoked key stays revoked; create a new key", param="key_id")
         async with self.engine.begin() as conn:
-            await conn.execute(
-                update(api_keys).where(api_keys.c.id == key_id).values(status=value.value)
-            )
+            await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(status=value.value))
             await repo.write_audit(
                 conn, actor=self.actor, action=f"key.{value.value}", target=f"key:{key_id}"
             )
@@ -566,7 +552,8 @@ class AdminService:
                 source = platform[chart.FUNDING]
                 tkind = TransferKind.CREDIT
             else:
-                grant = str(uuid.uuid4())
+                # The grant is named after the idempotency key, so a replay finds the same grant.
+                grant = str(uuid.uuid5(uuid.NAMESPACE_URL, key))
                 target = await ledger_repo.get_or_create_account(
                     conn,
                     chart.voucher_code(account_id, grant),
@@ -629,9 +616,7 @@ class AdminService:
 
         async with self.engine.connect() as conn:
             await self._account(conn, account_id)
-            return await list_usage(
-                conn, account_id, limit=limit, include_operator=include_operator
-            )
+            return await list_usage(conn, account_id, limit=limit, include_operator=include_operator)
 
     async def get_usage(
         self, trace_id: str, *, account_id: str | None = None, include_operator: bool = True
@@ -640,9 +625,7 @@ class AdminService:
         from tollway.services.queries import get_usage
 
         async with self.engine.connect() as conn:
-            record = await get_usage(
-                conn, trace_id, owner_id=account_id, include_operator=include_operator
-            )
+            record = await get_usage(conn, trace_id, owner_id=account_id, include_operator=include_operator)
         if record is None:
             raise NotFound(f"no usage record with trace id {trace_id!r}", param="trace_id")
         return record

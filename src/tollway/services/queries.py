@@ -16,9 +16,7 @@ from tollway.store.tables import holds, ledger_accounts, usage_records
 Json = dict[str, Any]
 
 
-async def balance_snapshot(
-    conn: AsyncConnection, owner_id: str, *, now: datetime | None = None
-) -> Json:
+async def balance_snapshot(conn: AsyncConnection, owner_id: str, *, now: datetime | None = None) -> Json:
     """Balances from the ledger's cached columns and the active holds the store knows of."""
     now = now or datetime.now(UTC)
     rows = await conn.execute(

@@ -52,17 +52,13 @@ def loads_list(text: str | None) -> list[str]:
 
 async def bump_version(conn: AsyncConnection) -> None:
     await conn.execute(
-        update(config_version)
-        .where(config_version.c.id == 1)
-        .values(version=config_version.c.version + 1)
+        update(config_version).where(config_version.c.id == 1).values(version=config_version.c.version + 1)
     )
 
 
 async def get_version(conn: AsyncConnection) -> int:
     return int(
-        (
-            await conn.execute(select(config_version.c.version).where(config_version.c.id == 1))
-        ).scalar_one()
+        (await conn.execute(select(config_version.c.version).where(config_version.c.id == 1))).scalar_one()
     )
 
 
@@ -171,10 +167,7 @@ def channel_from_row(row: Row[Any], box: SecretBox) -> Channel:
 
 
 async def list_channels(conn: AsyncConnection, box: SecretBox) -> list[Channel]:
-    return [
-        channel_from_row(r, box)
-        for r in await conn.execute(select(channels).order_by(channels.c.name))
-    ]
+    return [channel_from_row(r, box) for r in await conn.execute(select(channels).order_by(channels.c.name))]
 
 
 # --- operator prices ----------------------------------------------------------------------

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tollway.ledger.chart import PLATFORM_ACCOUNTS, AccountKind, cash_code
@@ -34,27 +36,23 @@ async def get_or_create_account(
     found = (await conn.execute(select(la.c.id).where(la.c.code == code))).scalar_one_or_none()
     if found is not None:
         return int(found)
-    result = await conn.execute(
-        la.insert()
-        .values(
-            code=code,
-            kind=kind.value,
-            owner_id=owner_id,
-            expires_at=expires_at,
-            balance_nano=0,
-            label=label,
-            created_at=utcnow(),
-        )
-        .returning(la.c.id)
-    )
-    return int(result.scalar_one())
+    values = {
+        "code": code,
+        "kind": kind.value,
+        "owner_id": owner_id,
+        "expires_at": expires_at,
+        "balance_nano": 0,
+        "label": label,
+        "created_at": utcnow(),
+    }
+    # Two writers may create the same account at once: let the database pick one.
+    insert = pg_insert(la) if conn.dialect.name == "postgresql" else sqlite_insert(la)
+    await conn.execute(insert.values(**values).on_conflict_do_nothing(index_elements=["code"]))
+    return int((await conn.execute(select(la.c.id).where(la.c.code == code))).scalar_one())
 
 
 async def ensure_platform_accounts(conn: AsyncConnection) -> dict[str, int]:
-    return {
-        code: await get_or_create_account(conn, code, kind)
-        for code, kind in PLATFORM_ACCOUNTS.items()
-    }
+    return {code: await get_or_create_account(conn, code, kind) for code, kind in PLATFORM_ACCOUNTS.items()}
 
 
 async def existing_keys(conn: AsyncConnection, keys: Sequence[str]) -> dict[str, int]:

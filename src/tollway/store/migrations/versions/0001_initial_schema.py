@@ -135,12 +135,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_ledger_transfers_idempotency_key")),
     )
     with op.batch_alter_table("ledger_transfers", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_ledger_transfers_owner_id"), ["owner_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_ledger_transfers_trace_id"), ["trace_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_ledger_transfers_owner_id"), ["owner_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_ledger_transfers_trace_id"), ["trace_id"], unique=False)
 
     op.create_table(
         "model_prices",
@@ -218,9 +214,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_api_keys_account_id_accounts")
         ),
-        sa.ForeignKeyConstraint(
-            ["group_name"], ["groups.name"], name=op.f("fk_api_keys_group_name_groups")
-        ),
+        sa.ForeignKeyConstraint(["group_name"], ["groups.name"], name=op.f("fk_api_keys_group_name_groups")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("key_hash", name=op.f("uq_api_keys_key_hash")),
     )
@@ -246,12 +240,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_entries")),
     )
     with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_ledger_entries_account", ["ledger_account_id", "transfer_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_ledger_entries_transfer_id"), ["transfer_id"], unique=False
-        )
+        batch_op.create_index("ix_ledger_entries_account", ["ledger_account_id", "transfer_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_ledger_entries_transfer_id"), ["transfer_id"], unique=False)
 
     op.create_table(
         "sessions",
@@ -266,9 +256,7 @@ def upgrade() -> None:
     )
     # ### end Alembic commands ###
     op.bulk_insert(
-        sa.table(
-            "config_version", sa.column("id", sa.Integer), sa.column("version", sa.BigInteger)
-        ),
+        sa.table("config_version", sa.column("id", sa.Integer), sa.column("version", sa.BigInteger)),
         [{"id": 1, "version": 1}],
     )
 

@@ -1,0 +1,37 @@
+"""What the control-plane API needs from the composition root."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tollway.services.admin import AdminService
+from tollway.settings import Settings
+from tollway.store.secret_box import SecretBox
+
+log = logging.getLogger("tollway.api")
+
+
+@dataclass(frozen=True, slots=True)
+class ControlDeps:
+    """``on_change`` is called after every configuration write, so the data plane running in
+    the same process reloads at once instead of at its next refresh tick."""
+
+    engine: AsyncEngine
+    box: SecretBox
+    settings: Settings
+    on_change: Callable[[], None] | None = None
+
+    def service(self, actor: str) -> AdminService:
+        return AdminService(self.engine, self.box, actor=actor)
+
+    def changed(self) -> None:
+        if self.on_change is None:
+            return
+        try:
+            self.on_change()
+        except Exception:  # the write is committed; a failed nudge only delays the reload
+            log.exception("on_change hook failed; the data plane reloads at its next refresh")
