@@ -20,7 +20,8 @@ from .calls import (
     fake,
     tag,
 )
-from .stack import MAIN_MODELS, CliProvisioner, Stack, http_json, nano, price_book
+from .provision import MAIN_MODELS, CliProvisioner
+from .stack import Stack, http_json, nano, price_book
 
 TEN_CREDITS = 10_000_000_000
 BOOK = price_book()

@@ -12,7 +12,8 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from .calls import MESSAGES, fake, tag
-from .stack import CliProvisioner, Stack
+from .provision import CliProvisioner
+from .stack import Stack
 
 CALLS = 500
 MAX_TOKENS = 100

@@ -16,7 +16,8 @@ import openai
 import pytest
 
 from .calls import MESSAGES, MESSAGES_EXPECTED_TOKENS, chat, fake, tag
-from .stack import CHANNEL_KEYS, FAILOVER_MODEL, Stack, assert_request_id_error, nano, poll
+from .provision import CHANNEL_KEYS, FAILOVER_MODEL
+from .stack import Stack, assert_request_id_error, nano, poll
 
 TEN_CREDITS = 10_000_000_000
 
@@ -285,3 +286,28 @@ async def test_sdk_retry_after_a_502_is_a_new_call_billed_once(stack: Stack) -> 
     by_status = sorted((r["status"], r["deduction_nano"]) for r in records)
     assert by_status == [("ok", 2_500_000), ("upstream_failed", 0)]
     assert resp._request_id in {r["trace_id"] for r in records}
+
+
+async def test_client_leaving_a_non_stream_call_stops_upstream_and_charges_nothing(
+    stack: Stack,
+) -> None:
+    """DESIGN.md §7: a client that disconnects stops the upstream call and is billed for what
+    was produced. The client gives up on a non-streamed call before upstream has answered:
+    nothing was produced, so nothing may be charged."""
+    c = stack.customer(group="x1")
+    t = tag()
+    usage = {"prompt_tokens": 100_000, "completion_tokens": 1_000}
+    async with stack.aclient(c.secret, timeout=0.5) as aclient:
+        with pytest.raises(openai.APITimeoutError):
+            await aclient.chat.completions.create(
+                model="gpt-4o", messages=MESSAGES, extra_body=fake(t, usage=usage, latency_ms=1500)
+            )
+    assert len(stack.fake_requests(t)) == 1
+
+    def record() -> dict[str, Any] | None:
+        records = stack.p.usage_list(c.account_id)
+        return records[0] if records else None
+
+    rec = poll(record, timeout=5, what="the abandoned call's usage record")
+    assert (rec["status"], rec["deduction_nano"]) == ("client_disconnected", 0), rec
+    assert stack.balance(c.account_id)["cash_nano"] == TEN_CREDITS
