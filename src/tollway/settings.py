@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -51,6 +51,46 @@ class Settings(BaseSettings):
     max_body_bytes: int = 32 * 1024 * 1024
     session_ttl_s: float = 7 * 24 * 3600.0
     log_level: str = "info"
+
+    # Payments (docs/payments.md). Secrets accept a value or "@/path/to/file".
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None  # default: the SDK's (https://api.stripe.com)
+    stripe_webhook_tolerance_s: int = 300
+    alipay_app_id: str | None = None
+    alipay_private_key: str | None = None  # the app's RSA private key (PEM)
+    alipay_public_key: str | None = None  # Alipay's RSA public key (PEM)
+    alipay_gateway: str | None = None  # default: https://openapi.alipay.com/gateway.do
+    alipay_seller_id: str | None = None  # when set, notifications must name this merchant
+    epay_url: str | None = None
+    epay_pid: str | None = None
+    epay_key: str | None = None
+    # Orders pending longer than this are asked about by reconciliation, every interval.
+    reconcile_interval_s: float = 60.0
+    reconcile_after_s: float = 120.0
+    order_ttl_s: float = 7200.0  # an unpaid order expires after this
+    fx_url: str | None = None  # JSON {"base": "USD", "rates": {...}} refreshed every interval
+    fx_refresh_interval_s: float = 3600.0
+    voucher_expiry_grace_s: float = 300.0  # expired voucher remainders are swept after this
+
+    @field_validator(
+        "stripe_secret_key",
+        "stripe_webhook_secret",
+        "alipay_private_key",
+        "alipay_public_key",
+        "epay_key",
+        "alipay_app_id",
+        "epay_pid",
+    )
+    @classmethod
+    def _value_or_file(cls, value: str | None) -> str | None:
+        """``@path`` reads the value from a file (keys and secrets stay out of the environment)."""
+        if value is None or not value.startswith("@"):
+            return value
+        try:
+            return Path(value[1:]).expanduser().read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read {value[1:]!r}: {exc.strerror}") from exc
 
     def resolved_database_url(self) -> str:
         if self.database_url:

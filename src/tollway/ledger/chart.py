@@ -18,6 +18,7 @@ class AccountKind(StrEnum):
     PROMOTIONS = "promotions"  # expense: voucher grants
     VOUCHER_BREAKAGE = "voucher_breakage"  # income: expired voucher remainders
     CLEARING = "clearing"  # asset: a payment provider's clearing account
+    REFUNDS_IN_FLIGHT = "refunds_in_flight"  # cash held for refunds the provider has not confirmed
 
 
 class TransferKind(StrEnum):
@@ -28,6 +29,9 @@ class TransferKind(StrEnum):
     TOPUP = "topup"
     REFUND = "refund"
     CORRECTION = "correction"
+    REFUND_HOLD = "refund_hold"  # cash -> refunds in flight, while the provider works
+    REFUND_RELEASE = "refund_release"  # refunds in flight -> cash, when the provider refused
+    REDEMPTION = "redemption"  # a redemption code (voucher card) was redeemed
 
 
 CUSTOMER_KINDS = frozenset({AccountKind.CUSTOMER_CASH.value, AccountKind.CUSTOMER_VOUCHER.value})
@@ -36,12 +40,14 @@ USAGE_REVENUE = "platform:usage_revenue"
 FUNDING = "platform:funding"
 PROMOTIONS = "platform:promotions"
 VOUCHER_BREAKAGE = "platform:voucher_breakage"
+REFUNDS_IN_FLIGHT = "platform:refunds_in_flight"
 
 PLATFORM_ACCOUNTS: dict[str, AccountKind] = {
     USAGE_REVENUE: AccountKind.USAGE_REVENUE,
     FUNDING: AccountKind.FUNDING,
     PROMOTIONS: AccountKind.PROMOTIONS,
     VOUCHER_BREAKAGE: AccountKind.VOUCHER_BREAKAGE,
+    REFUNDS_IN_FLIGHT: AccountKind.REFUNDS_IN_FLIGHT,
 }
 
 
@@ -55,6 +61,11 @@ def voucher_code(owner_id: str, grant_id: str) -> str:
 
 def clearing_code(provider: str) -> str:
     return f"platform:clearing:{provider}"
+
+
+def topup_transfer_key(order_number: str) -> str:
+    """A paid order is credited by exactly one transfer, keyed by its order number."""
+    return f"topup:{order_number}"
 
 
 def usage_transfer_key(trace_id: str) -> str:

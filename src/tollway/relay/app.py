@@ -10,13 +10,23 @@ from decimal import Decimal
 from tollway.errors import NotFound, TollwayError
 from tollway.money import NANO_PER_CREDIT
 from tollway.relay import openai_chat
-from tollway.relay.asgi import JSON_CT, Receive, Scope, Send, read_body, send_bytes, send_json
+from tollway.relay.asgi import (
+    JSON_CT,
+    ClientGone,
+    ClientWatch,
+    Receive,
+    Scope,
+    Send,
+    read_body,
+    send_bytes,
+    send_json,
+)
 from tollway.relay.envelopes import error_headers, openai_error
 from tollway.relay.gateway import Gateway, bearer_secret, new_trace_id
 
 log = logging.getLogger("tollway.relay")
 
-Handler = Callable[[Gateway, str, Scope, bytes, Receive, Send], Awaitable[None]]
+Handler = Callable[[Gateway, str, Scope, bytes, ClientWatch, Send], Awaitable[None]]
 
 POST_ROUTES: dict[str, Handler] = {
     "/v1/chat/completions": openai_chat.chat_completions,
@@ -34,7 +44,7 @@ class DataPlane:
             await self._dispatch(trace_id, scope, receive, send)
         except TollwayError as exc:
             await send_json(send, exc.status, openai_error(exc, trace_id), error_headers(exc, trace_id))
-        except ConnectionResetError:
+        except (ConnectionResetError, ClientGone):
             pass  # the client left before we could answer
         except Exception:
             log.exception("unexpected error in %s %s [%s]", scope["method"], scope["path"], trace_id)
@@ -59,7 +69,11 @@ class DataPlane:
                 raise NotFound(f"no route POST {path}")
             self.gw.ready()
             raw = await read_body(receive, self.gw.settings.max_body_bytes)
-            await handler(self.gw, trace_id, scope, raw, receive, send)
+            watch = ClientWatch(receive)
+            try:
+                await handler(self.gw, trace_id, scope, raw, watch, send)
+            finally:
+                watch.close()
             return
         if method == "GET":
             if path == "/v1/models":

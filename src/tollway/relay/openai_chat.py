@@ -14,10 +14,9 @@ import orjson
 
 from tollway import tokens
 from tollway.errors import InvalidRequest, TollwayError
-from tollway.limits.limiter import Permit
 from tollway.pricing import normalize
 from tollway.pricing.model import Usage
-from tollway.relay.asgi import JSON_CT, Receive, Scope, Send, send_bytes
+from tollway.relay.asgi import JSON_CT, ClientGone, ClientWatch, Scope, Send, send_bytes
 from tollway.relay.gateway import Call, Gateway, bearer_secret
 from tollway.relay.openai_stream import relay_stream
 from tollway.relay.upstream import Opened, UpstreamClientError, open_upstream
@@ -52,7 +51,7 @@ def _max_output(body: dict[str, Any]) -> int | None:
 
 
 async def chat_completions(
-    gw: Gateway, trace_id: str, scope: Scope, raw: bytes, receive: Receive, send: Send
+    gw: Gateway, trace_id: str, scope: Scope, raw: bytes, watch: ClientWatch, send: Send
 ) -> None:
     body = parse_json_body(raw)
     model = _model(body)
@@ -65,7 +64,10 @@ async def chat_completions(
     call = gw.open_call(trace_id, caller, model, endpoint="chat.completions", stream=stream, scope=scope)
     upper, expected = tokens.chat_input_bounds(body, image_tokens=tokens.image_tokens_for(model))
     max_output = min(cap, call.entry.max_output_tokens) if cap else call.entry.max_output_tokens
-    client_wants_usage = bool((body.get("stream_options") or {}).get("include_usage")) if stream else True
+    stream_options = body.get("stream_options")
+    if stream_options is not None and not isinstance(stream_options, dict):
+        raise InvalidRequest("'stream_options' must be an object", param="stream_options")
+    client_wants_usage = bool((stream_options or {}).get("include_usage")) if stream else True
 
     def build(channel: Any) -> bytes:
         body["model"] = channel.upstream_model(model)
@@ -86,13 +88,13 @@ async def chat_completions(
             max_output=max_output,
             spend_cap_nano=caller.key.spend_cap_nano,
         )
-        opened = await _open(gw, call, "/chat/completions", build)
+        opened = await _open(gw, call, "/chat/completions", build, watch)
         if stream:
             usage = await relay_stream(
                 gw,
                 call,
                 opened,
-                receive,
+                watch,
                 send,
                 input_estimate=expected,
                 client_wants_usage=client_wants_usage,
@@ -102,6 +104,7 @@ async def chat_completions(
                 gw,
                 call,
                 opened,
+                watch,
                 send,
                 input_estimate=expected,
                 usage_of=normalize.from_openai_chat,
@@ -109,11 +112,11 @@ async def chat_completions(
             )
         actual_tokens = None if usage is None else usage.prompt_tokens + usage.output_tokens
     finally:
-        _release(permit, actual_tokens)
+        permit.release(actual_tokens)
 
 
 async def embeddings(
-    gw: Gateway, trace_id: str, scope: Scope, raw: bytes, receive: Receive, send: Send
+    gw: Gateway, trace_id: str, scope: Scope, raw: bytes, watch: ClientWatch, send: Send
 ) -> None:
     body = parse_json_body(raw)
     model = _model(body)
@@ -138,11 +141,12 @@ async def embeddings(
             max_output=0,
             spend_cap_nano=caller.key.spend_cap_nano,
         )
-        opened = await _open(gw, call, "/embeddings", build)
+        opened = await _open(gw, call, "/embeddings", build, watch)
         usage = await _relay_json(
             gw,
             call,
             opened,
+            watch,
             send,
             input_estimate=expected,
             usage_of=normalize.from_openai_chat,
@@ -150,25 +154,37 @@ async def embeddings(
         )
         actual = None if usage is None else usage.prompt_tokens
     finally:
-        _release(permit, actual)
+        permit.release(actual)
 
 
-def _release(permit: Permit, actual: int | None) -> None:
-    permit.release(actual)
+def _void_client_gone(gw: Gateway, call: Call) -> None:
+    gw.biller.void(
+        call.facts,
+        call.entry,
+        status="client_disconnected",
+        http_status=499,
+        error_code=None,
+        latency_ms=call.elapsed_ms(),
+    )
 
 
-async def _open(gw: Gateway, call: Call, path: str, build: Any) -> Opened:
+async def _open(gw: Gateway, call: Call, path: str, build: Any, watch: ClientWatch) -> Opened:
     s = gw.settings
     try:
-        opened = await open_upstream(
-            gw.http,
-            call.channels,
-            path,
-            build,
-            connect_timeout=s.upstream_connect_timeout_s,
-            first_byte_timeout=s.upstream_first_byte_timeout_s,
-            idle_timeout=s.upstream_idle_timeout_s,
+        opened = await watch.race(
+            open_upstream(
+                gw.http,
+                call.channels,
+                path,
+                build,
+                connect_timeout=s.upstream_connect_timeout_s,
+                first_byte_timeout=s.upstream_first_byte_timeout_s,
+                idle_timeout=s.upstream_idle_timeout_s,
+            )
         )
+    except ClientGone:
+        _void_client_gone(gw, call)
+        raise
     except UpstreamClientError as exc:
         gw.biller.void(
             call.facts,
@@ -219,6 +235,7 @@ async def _relay_json(
     gw: Gateway,
     call: Call,
     opened: Opened,
+    watch: ClientWatch,
     send: Send,
     *,
     input_estimate: int,
@@ -227,7 +244,10 @@ async def _relay_json(
 ) -> Usage | None:
     resp = opened.response
     try:
-        data = await resp.read()
+        data = await watch.race(resp.read())
+    except ClientGone:
+        _void_client_gone(gw, call)  # nobody will read the answer: stop and charge nothing
+        raise
     except Exception as exc:
         gw.biller.void(
             call.facts,

@@ -10,7 +10,6 @@ voided and nothing is charged.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -21,7 +20,7 @@ from tollway import tokens
 from tollway.errors import TollwayError
 from tollway.pricing import normalize
 from tollway.pricing.model import Usage
-from tollway.relay.asgi import SSE_CT, Receive, Send
+from tollway.relay.asgi import SSE_CT, ClientWatch, Send
 from tollway.relay.gateway import Call, Gateway
 from tollway.relay.upstream import Opened
 
@@ -97,7 +96,7 @@ async def relay_stream(
     gw: Gateway,
     call: Call,
     opened: Opened,
-    receive: Receive,
+    watch: ClientWatch,
     send: Send,
     *,
     input_estimate: int,
@@ -105,45 +104,45 @@ async def relay_stream(
 ) -> Usage | None:
     resp = opened.response
     state = StreamState()
-    client_gone = asyncio.Event()
-
-    async def watch_client() -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                client_gone.set()
-                resp.close()  # stop the upstream call: nobody will read the rest
-                return
-
-    watcher = asyncio.get_running_loop().create_task(watch_client())
+    client_gone = watch.gone
+    watch.on_gone(resp.close)  # stop the upstream call: nobody will read the rest
     started = False
     upstream_broke = False
     buffer = b""
+
+    async def feed(chunk: bytes) -> None:
+        nonlocal buffer, started
+        if state.ttft_ms is None:
+            state.ttft_ms = int((time.monotonic() - call.started) * 1000)
+        buffer += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
+        out: list[bytes] = []
+        while (cut := buffer.find(b"\n\n")) >= 0:
+            event, buffer = buffer[: cut + 2], buffer[cut + 2 :]
+            forward = state.observe(event, client_wants_usage)
+            if forward is not None:
+                out.append(forward)
+        if out and not client_gone.is_set():
+            if not started:
+                await _start(send, call)
+                started = True
+            await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
+
     try:
         try:
             async for chunk in resp.content.iter_any():
-                if state.ttft_ms is None:
-                    state.ttft_ms = int((time.monotonic() - call.started) * 1000)
-                buffer += chunk.replace(b"\r\n", b"\n") if b"\r" in chunk else chunk
-                out: list[bytes] = []
-                while (cut := buffer.find(b"\n\n")) >= 0:
-                    event, buffer = buffer[: cut + 2], buffer[cut + 2 :]
-                    forward = state.observe(event, client_wants_usage)
-                    if forward is not None:
-                        out.append(forward)
-                if out and not client_gone.is_set():
-                    if not started:
-                        await _start(send, call)
-                        started = True
-                    await send({"type": "http.response.body", "body": b"".join(out), "more_body": True})
+                await feed(chunk)
                 if state.done:
                     break
         except (aiohttp.ClientError, TimeoutError, ConnectionError):
             upstream_broke = not client_gone.is_set()
+            # aiohttp raises the connection error before handing out bytes it already
+            # buffered; those are output upstream produced and must be relayed and billed.
+            leftover = b"".join(getattr(resp.content, "_buffer", ()))
+            if leftover and not client_gone.is_set():
+                await feed(leftover + b"\n\n" if not leftover.endswith(b"\n\n") else leftover)
         if not state.done and not client_gone.is_set():
             upstream_broke = True
     finally:
-        watcher.cancel()
         resp.release()
 
     usage = state.usage(input_estimate)
@@ -161,7 +160,9 @@ async def relay_stream(
             from tollway.errors import UpstreamError
 
             raise UpstreamError(f"upstream {opened.channel.name!r} ended the stream before any output")
-        await _finish(send, started, call, b"")
+        if not client_gone.is_set():
+            message = "upstream ended the stream before any output; nothing was charged"
+            await _finish(send, started, call, _error_event(message, call.trace_id, "upstream_error"))
         return None
 
     status = "ok"

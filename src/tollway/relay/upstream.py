@@ -94,7 +94,7 @@ async def open_upstream(
         status = resp.status
         resp.release()
         message, code = _error_text(body)
-        if status == 429 or status == 529:
+        if status in (429, 503, 529):
             last = UpstreamUnavailable(f"upstream {channel.name!r} is overloaded (HTTP {status}): {message}")
         elif status >= 500:
             last = UpstreamError(f"upstream {channel.name!r} failed (HTTP {status}): {message}")

@@ -60,10 +60,11 @@ class Breaker:
         """May a call go to this credential now? Half-open admits exactly one probe."""
         if self.state is BreakerState.CLOSED:
             return True
-        if self.state in (BreakerState.OPEN, BreakerState.DISABLED) and now >= self.open_until:
-            if not self.probing:
-                return True
-        return False
+        return (
+            self.state in (BreakerState.OPEN, BreakerState.DISABLED)
+            and now >= self.open_until
+            and not self.probing
+        )
 
     def begin_probe(self, now: float) -> Transition | None:
         """Mark the call that :meth:`allows` let through while open as the single probe."""

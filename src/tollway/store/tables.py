@@ -262,3 +262,137 @@ audit_log = Table(
     Column("after", Text),
     Index("ix_audit_log_target", "target"),
 )
+
+# --- payments (migration 0002) ------------------------------------------------------------
+# Money in a payment currency is an integer of minor units (cents, fen); prices and exchange
+# rates are exact decimal strings; credits are nano-credits as everywhere else.
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_number", String(32), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("provider", String(16), nullable=False),
+    Column("method", String(16), nullable=False, server_default=""),
+    Column("state", String(24), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("price_per_credit", String(40), nullable=False),  # currency per credit, exact
+    Column("fx_rate", String(40)),  # currency per USD used for the price, when FX-based
+    Column("credits_nano", BigInteger, nullable=False),
+    Column("provider_ref", String(128), index=True),  # Stripe session, Alipay / EPay trade no
+    Column("payment_ref", String(128)),  # Stripe payment intent
+    Column("pay_url", Text),
+    Column("qr_code", Text),
+    Column("failure_reason", Text),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UTC_DT, nullable=False),
+    Column("updated_at", UTC_DT, nullable=False),
+    Column("expires_at", UTC_DT, nullable=False),
+    Column("paid_at", UTC_DT),
+    Column("credited_at", UTC_DT),
+    Index("ix_orders_state_created", "state", "created_at"),
+)
+
+order_events = Table(
+    "order_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("order_number", String(32), nullable=False, index=True),
+    Column("at", UTC_DT, nullable=False),
+    Column("kind", String(32), nullable=False),  # created | pending | credited | refused | ...
+    Column("source", String(32), nullable=False),  # webhook | return | reconcile | staff | ...
+    Column("actor", String(128), nullable=False),
+    Column("detail", Text, nullable=False, server_default="{}"),
+)
+
+payment_notifications = Table(
+    "payment_notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("provider", String(16), nullable=False),
+    Column("dedupe_key", String(160), nullable=False),  # Stripe event id, Alipay notify id, ...
+    Column("order_number", String(32), index=True),
+    Column("kind", String(64), nullable=False),
+    Column("received_at", UTC_DT, nullable=False),
+    UniqueConstraint("provider", "dedupe_key", name="uq_payment_notifications_provider_key"),
+)
+
+refund_requests = Table(
+    "refund_requests",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("state", String(16), nullable=False),  # requested | processing | completed | ...
+    Column("reason", Text, nullable=False),
+    Column("amount_nano", BigInteger),  # credits asked for; NULL = all refundable cash
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UTC_DT, nullable=False),
+    Column("decided_by", String(128)),
+    Column("decided_at", UTC_DT),
+    Column("decision_reason", Text),
+)
+
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("request_id", String(36), ForeignKey("refund_requests.id"), index=True),
+    Column("order_number", String(32), ForeignKey("orders.order_number"), nullable=False, index=True),
+    Column("account_id", String(36), nullable=False, index=True),
+    Column("provider", String(16), nullable=False),
+    Column("out_request_no", String(64), nullable=False, unique=True),
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("credits_nano", BigInteger, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | succeeded | failed
+    Column("provider_ref", String(128)),
+    Column("failure_reason", Text),
+    Column("created_at", UTC_DT, nullable=False),
+    Column("updated_at", UTC_DT, nullable=False),
+    Column("settled_at", UTC_DT),
+)
+
+redemption_batches = Table(
+    "redemption_batches",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("label", String(128), nullable=False, server_default=""),
+    Column("kind", String(16), nullable=False),  # cash | voucher
+    Column("value_nano", BigInteger, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("expires_at", UTC_DT),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UTC_DT, nullable=False),
+)
+
+redemption_codes = Table(
+    "redemption_codes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("batch_id", String(36), ForeignKey("redemption_batches.id"), nullable=False, index=True),
+    Column("code_hash", String(64), nullable=False, unique=True),
+    Column("code_enc", Text, nullable=False),  # Fernet, for the CSV export
+    Column("hint", String(8), nullable=False),
+    Column("state", String(16), nullable=False),  # active | redeemed | revoked
+    Column("redeemed_by", String(36)),
+    Column("redeemed_at", UTC_DT),
+    Column("revoked_at", UTC_DT),
+)
+
+payment_currencies = Table(
+    "payment_currencies",
+    metadata,
+    Column("currency", String(3), primary_key=True),
+    Column("mode", String(8), nullable=False),  # fixed | fx
+    Column("price_per_credit", String(40)),  # fixed mode: currency per credit
+    Column("fx_rate", String(40)),  # fx mode: currency per USD
+    Column("margin", String(40), nullable=False, server_default="0"),  # fx mode: 0.05 = +5%
+    Column("fx_source", String(16), nullable=False, server_default="operator"),  # operator | url
+    Column("fx_updated_at", UTC_DT),
+    Column("min_amount", String(40), nullable=False),
+    Column("presets", Text, nullable=False, server_default="[]"),  # JSON list of decimal strings
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+    Column("updated_by", String(128), nullable=False),
+    Column("updated_at", UTC_DT, nullable=False),
+)
