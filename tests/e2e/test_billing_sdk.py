@@ -287,3 +287,16 @@ async def test_provisioned_and_read_through_the_cli(stack: Stack) -> None:
     assert bal["available"] in ("3.35", "3.350000000")
     rec = cli.usage(r.trace_id)
     assert rec is not None and rec["deduction_nano"] == 150_000_000
+
+
+async def test_billing_endpoints_report_spend_and_remaining_like_chat_clients_expect(stack: Stack) -> None:
+    c = stack.customer(group="x1", credit="2.5")
+    usage = {"prompt_tokens": 200_000, "completion_tokens": 0}  # gpt-4o: exactly $0.50
+    await chat(stack, c.secret, "async", False, extra_body=fake(usage=usage))
+    auth = {"Authorization": f"Bearer {c.secret}"}
+    _, _, sub = http_json("GET", f"{stack.url}/v1/dashboard/billing/subscription", headers=auth)
+    _, _, used = http_json("GET", f"{stack.url}/v1/dashboard/billing/usage", headers=auth)
+    assert sub["available_nano"] == 2_000_000_000
+    assert sub["hard_limit_usd"] == 2.5 and used["total_usage"] == 50
+    # what the clients show as remaining: hard limit - usage / 100
+    assert Decimal(str(sub["hard_limit_usd"])) - Decimal(str(used["total_usage"])) / 100 == Decimal("2")

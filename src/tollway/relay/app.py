@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from decimal import Decimal
 
 from tollway.errors import NotFound, TollwayError
-from tollway.money import NANO_PER_CREDIT
-from tollway.relay import openai_chat
+from tollway.relay import billing_compat, openai_chat
 from tollway.relay.asgi import (
-    JSON_CT,
     ClientGone,
     ClientWatch,
     Receive,
     Scope,
     Send,
     read_body,
-    send_bytes,
     send_json,
 )
 from tollway.relay.envelopes import error_headers, openai_error
@@ -80,10 +75,10 @@ class DataPlane:
                 await self._models(trace_id, scope, send)
                 return
             if path in ("/v1/dashboard/billing/subscription", "/dashboard/billing/subscription"):
-                await self._subscription(trace_id, scope, send)
+                await billing_compat.subscription(self.gw, trace_id, scope, send)
                 return
             if path in ("/v1/dashboard/billing/usage", "/dashboard/billing/usage"):
-                await self._billing_usage(trace_id, scope, send)
+                await billing_compat.usage(self.gw, trace_id, scope, send)
                 return
         raise NotFound(f"no route {method} {path}")
 
@@ -92,39 +87,3 @@ class DataPlane:
         names = self.gw.config.models_for(caller.group, caller.key)
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "tollway"} for m in names]
         await send_json(send, 200, {"object": "list", "data": data}, [(b"x-request-id", trace_id.encode())])
-
-    async def _subscription(self, trace_id: str, scope: Scope, send: Send) -> None:
-        """The balance as chat clients read it (one-api compatible): hard limit = balance."""
-        caller = await self.gw.authenticate(bearer_secret(scope))
-        wallet = await self.gw.biller.wallets.get(caller.account.id)
-        available = wallet.available_nano(datetime.now(UTC))
-        if caller.key.spend_cap_nano is not None:
-            spent = await self.gw.biller.wallets.key_spent(caller.key.id)
-            available = min(available, caller.key.spend_cap_nano - spent)
-        amount = _json_decimal(available)
-        body = (
-            b'{"object":"billing_subscription","has_payment_method":true,"soft_limit_usd":'
-            + amount
-            + b',"hard_limit_usd":'
-            + amount
-            + b',"system_hard_limit_usd":'
-            + amount
-            + b',"access_until":0,"available_nano":'
-            + str(available).encode()
-            + b"}"
-        )
-        await send_bytes(send, 200, body, [JSON_CT, (b"x-request-id", trace_id.encode())])
-
-    async def _billing_usage(self, trace_id: str, scope: Scope, send: Send) -> None:
-        """Usage in cents since the start, as clients expect: balance = hard limit - usage."""
-        caller = await self.gw.authenticate(bearer_secret(scope))
-        del caller  # the subscription already reports the remaining balance as the hard limit
-        body = b'{"object":"list","total_usage":0}'
-        await send_bytes(send, 200, body, [JSON_CT, (b"x-request-id", trace_id.encode())])
-
-
-def _json_decimal(nano: int) -> bytes:
-    """A JSON number written from exact decimal text (these client-facing fields are numbers)."""
-    value = Decimal(nano) / NANO_PER_CREDIT
-    text = format(value.quantize(Decimal("0.000000001")), "f").rstrip("0").rstrip(".")
-    return (text if text not in ("", "-", "-0") else "0").encode()
