@@ -18,8 +18,6 @@ from tollway.pricing.book import PriceBook
 from tollway.store import config_repo as repo
 from tollway.store.secret_box import SecretBox
 
-_MISSING = object()
-
 
 class ConfigCache:
     def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
@@ -52,9 +50,8 @@ class ConfigCache:
             return True
 
     async def key_by_hash(self, key_hash: str) -> ApiKey | None:
-        cached = self._keys.get(key_hash, _MISSING)
-        if cached is not _MISSING:
-            return cached  # type: ignore[return-value]
+        if key_hash in self._keys:
+            return self._keys[key_hash]
         async with self._engine.connect() as conn:
             key = await repo.get_key_by_hash(conn, key_hash)
         if len(self._keys) > 100_000:  # bound the negative cache under a key-guessing flood
@@ -63,9 +60,8 @@ class ConfigCache:
         return key
 
     async def account(self, account_id: str) -> Account | None:
-        cached = self._accounts.get(account_id, _MISSING)
-        if cached is not _MISSING:
-            return cached  # type: ignore[return-value]
+        if account_id in self._accounts:
+            return self._accounts[account_id]
         async with self._engine.connect() as conn:
             account = await repo.get_account(conn, account_id)
         self._accounts[account_id] = account
