@@ -22,6 +22,7 @@ from tollway.billing.writer import SettlementWriter
 from tollway.catalog.cache import ConfigCache
 from tollway.ledger import chart
 from tollway.limits.limiter import Limiter
+from tollway.payments.jobs import start_payment_jobs
 from tollway.relay.app import DataPlane
 from tollway.relay.asgi import Receive, Scope, Send, send_json
 from tollway.relay.gateway import Gateway
@@ -110,7 +111,10 @@ class TollwayApp:
         config = ConfigCache(self.engine, self.box)
         await config.refresh(force=True)
         writer = SettlementWriter(
-            self.engine, batch_size=s.commit_batch_size, interval_ms=s.commit_interval_ms
+            self.engine,
+            batch_size=s.commit_batch_size,
+            interval_ms=s.commit_interval_ms,
+            hold_persist_delay_s=s.hold_persist_delay_s,
         )
         writer.start()
         biller = Biller(
@@ -130,6 +134,7 @@ class TollwayApp:
         self._tasks = [
             asyncio.get_running_loop().create_task(self._refresh_loop(), name="refresh"),
             asyncio.get_running_loop().create_task(self._sweep_loop(), name="hold-sweeper"),
+            start_payment_jobs(self.engine, self.box, s, self.request_refresh),  # FX + reconciliation
         ]
 
     async def stop(self) -> None:

@@ -34,7 +34,10 @@ class Settings(BaseSettings):
 
     # Settlement batching: a batch commits at B settlements or T ms, whichever comes first.
     commit_batch_size: int = 128
-    commit_interval_ms: float = 2.0
+    # 0 = commit as soon as the writer is free: what arrives during one commit forms the next batch.
+    commit_interval_ms: float = 0.0
+    # Holds still open after this long are written as active (shorter calls write theirs once).
+    hold_persist_delay_s: float = 1.0
     # Holds left open (crash, bug) are expired after this many seconds.
     hold_timeout_s: float = 900.0
     hold_sweep_interval_s: float = 5.0

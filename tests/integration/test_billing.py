@@ -325,3 +325,45 @@ async def test_audit_finds_each_corruption(rig: Rig, corruption: str, code: str)
     report = await run_audit(rig.engine)
     assert not report.ok
     assert code in {f.code for f in report.findings}, report.findings
+
+
+async def test_hold_openings_are_written_lazily_and_once(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        platform = await ledger_repo.ensure_platform_accounts(conn)
+    writer = SettlementWriter(engine, batch_size=64, interval_ms=0, hold_persist_delay_s=0.2)
+    writer.start()
+    biller = Biller(
+        WalletCache(engine),
+        writer,
+        revenue_account_id=platform[chart.USAGE_REVENUE],
+        hold_timeout_s=60,
+        settlement_deadline_s=10,
+    )
+    entry = PriceBook.bundled().lookup("claude-opus-4-5", datetime.now(UTC))
+    assert entry is not None
+    admin = AdminService(engine, SecretBox("test"))
+    owner = str((await admin.create_account("lazy@example.com"))["id"])
+    await admin.credit(owner, "1", kind="cash", reason="t")
+
+    async def state(trace: str) -> str | None:
+        async with engine.connect() as conn:
+            return (await conn.execute(select(holds.c.state).where(holds.c.trace_id == trace))).scalar()
+
+    try:
+        short, long = _facts(owner, "short"), _facts(owner, "long")
+        for facts in (short, long):
+            await biller.admit(
+                facts, entry, input_upper=0, input_expected=0, max_output=10, spend_cap_nano=None
+            )
+        await biller.settle(short, entry, Usage(output_tokens=10), latency_ms=1, ttft_ms=1)
+        assert await state("short") == "settled"  # written once, in its final state
+        assert await state("long") is None  # not yet due
+        deadline = asyncio.get_running_loop().time() + 5
+        while await state("long") != "active":
+            assert asyncio.get_running_loop().time() < deadline, "a long hold was never written as active"
+            await asyncio.sleep(0.05)
+        await biller.settle(long, entry, Usage(output_tokens=10), latency_ms=1, ttft_ms=1)
+        assert await state("long") == "settled"
+        assert (await run_audit(engine)).ok
+    finally:
+        await writer.stop()

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tollway.ledger.holds import Hold
 from tollway.ledger.transfer import Transfer
@@ -46,7 +46,8 @@ class HoldEnded:
     overrun_nano: int = 0
     transfer: Transfer | None = None
     usage_row: dict[str, Any] | None = None
-    hold: Hold | None = None  # set when the open may still be in the same batch
+    hold: Hold | None = None
+    insert: bool = False  # the open was never written: write the hold once, in its final state
 
 
 @dataclass(slots=True)
@@ -77,13 +78,30 @@ class _Item:
 
 
 class SettlementWriter:
-    def __init__(self, engine: AsyncEngine, *, batch_size: int, interval_ms: float) -> None:
+    """Group commit: while one batch commits, the next accumulates; a batch closes at
+    ``batch_size`` operations or once ``interval_ms`` has passed (0: as soon as the writer is
+    free, which already groups everything that arrived during the previous commit).
+
+    Hold openings are written lazily: most calls end within a second, and a hold that opens and
+    ends before it was written is written once, in its final state. A hold still open after
+    ``hold_persist_delay_s`` is written as active, so a crash leaves it for the expiry sweep.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        batch_size: int,
+        interval_ms: float,
+        hold_persist_delay_s: float = 1.0,
+    ) -> None:
         self._engine = engine
         self._batch_size = max(1, batch_size)
         self._interval = max(0.0, interval_ms) / 1000.0
+        self._persist_delay = max(0.0, hold_persist_delay_s)
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._lazy: dict[str, tuple[float, _Item]] = {}  # trace id -> (due time, open not yet written)
         self._task: asyncio.Task[None] | None = None
-        self._between_batches: list[Callable[[AsyncConnection], Any]] = []
         self.committed_batches = 0
         self.healthy = True
 
@@ -104,17 +122,39 @@ class SettlementWriter:
             self._task = None
 
     async def flush(self) -> None:
+        """Wait until everything submitted so far, lazy hold openings included, is committed."""
+        for _due, item in self._lazy.values():
+            self._queue.put_nowait(item)
+        self._lazy.clear()
         marker: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Item(Flush(), marker))
         await marker
 
     def submit(self, op: Op, on_commit: Callable[[], None] | None = None) -> asyncio.Future[None]:
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
         item = _Item(op, fut)
         if on_commit is not None:
             item.done_callbacks.append(on_commit)
+        if isinstance(op, HoldOpened) and self._persist_delay > 0:
+            self._lazy[op.hold.trace_id] = (loop.time() + self._persist_delay, item)
+            return fut
+        if isinstance(op, HoldEnded):
+            pending = self._lazy.pop(op.trace_id, None)
+            if pending is not None:
+                op.insert = op.hold is not None
+                pending[1].future.set_result(None)
         self._queue.put_nowait(item)
         return fut
+
+    def _due_opens(self, now: float) -> list[_Item]:
+        due = [trace for trace, (when, _item) in self._lazy.items() if when <= now]
+        return [self._lazy.pop(trace)[1] for trace in due]
+
+    def _next_due(self, now: float) -> float | None:
+        if not self._lazy:
+            return None
+        return max(0.0, min(when for when, _item in self._lazy.values()) - now)
 
     async def run_exclusive(self, fn: Callable[[], Awaitable[None]]) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -125,12 +165,21 @@ class SettlementWriter:
         loop = asyncio.get_running_loop()
         carry: _Item | None = None
         while True:
-            first = carry if carry is not None else await self._queue.get()
-            carry = None
-            if isinstance(first.op, Exclusive):
+            if carry is not None:
+                first: _Item | None = carry
+                carry = None
+            else:
+                wait = self._next_due(loop.time())
+                try:
+                    first = await (
+                        self._queue.get() if wait is None else asyncio.wait_for(self._queue.get(), wait)
+                    )
+                except TimeoutError:
+                    first = None
+            if first is not None and isinstance(first.op, Exclusive):
                 await self._exclusive(first)
                 continue
-            batch = [first]
+            batch = [] if first is None else [first]
             deadline = loop.time() + self._interval
             while len(batch) < self._batch_size:
                 try:
@@ -147,7 +196,9 @@ class SettlementWriter:
                     carry = item
                     break
                 batch.append(item)
-            await self._commit_with_retry(batch)
+            batch[:0] = self._due_opens(loop.time())
+            if batch:
+                await self._commit_with_retry(batch)
 
     async def _exclusive(self, item: _Item) -> None:
         assert isinstance(item.op, Exclusive)
@@ -206,19 +257,10 @@ class SettlementWriter:
             op = item.op
             if isinstance(op, HoldOpened):
                 h = op.hold
-                opens[h.trace_id] = {
-                    "trace_id": h.trace_id,
-                    "owner_id": h.owner_id,
-                    "key_id": h.key_id,
-                    "amount_nano": h.amount_nano,
-                    "state": "active",
-                    "settled_nano": None,
-                    "overrun_nano": 0,
-                    "created_at": h.created_at,
-                    "expires_at": h.expires_at,
-                    "ended_at": None,
-                }
+                opens[h.trace_id] = _hold_row(h)
             elif isinstance(op, HoldEnded):
+                if op.insert and op.hold is not None:
+                    opens[op.trace_id] = _hold_row(op.hold)
                 opened = opens.get(op.trace_id)
                 if opened is not None:  # opened and ended in one batch: one insert, final state
                     opened.update(
@@ -263,3 +305,18 @@ class SettlementWriter:
                 )
             if rows:
                 await conn.execute(usage_records.insert(), rows)
+
+
+def _hold_row(h: Hold) -> dict[str, Any]:
+    return {
+        "trace_id": h.trace_id,
+        "owner_id": h.owner_id,
+        "key_id": h.key_id,
+        "amount_nano": h.amount_nano,
+        "state": "active",
+        "settled_nano": None,
+        "overrun_nano": 0,
+        "created_at": h.created_at,
+        "expires_at": h.expires_at,
+        "ended_at": None,
+    }
