@@ -9,7 +9,7 @@ and turned into exact integer ratios.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 NANO_PER_CREDIT = 1_000_000_000
@@ -80,6 +80,11 @@ class Ratio:
 
     num: int
     den: int
+    text: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        value = format(Decimal(self.num) / Decimal(self.den), "f")
+        object.__setattr__(self, "text", value.rstrip("0").rstrip(".") if "." in value else value)
 
     @classmethod
     def parse(cls, text: str | int | Decimal, *, field: str = "multiplier") -> Ratio:
@@ -90,8 +95,7 @@ class Ratio:
         return cls(num, den)
 
     def __str__(self) -> str:
-        text = format(Decimal(self.num) / Decimal(self.den), "f")
-        return text.rstrip("0").rstrip(".") if "." in text else text
+        return self.text
 
     def times(self, other: Ratio) -> Ratio:
         return Ratio(self.num * other.num, self.den * other.den)

@@ -281,7 +281,7 @@ class SettlementWriter:
             if opens:
                 await conn.execute(holds_t.insert(), list(opens.values()))
             if transfers:
-                await ledger_repo.post_transfers(conn, transfers)
+                await ledger_repo.post_transfers(conn, transfers, check_existing=False)
             if ends:
                 await conn.execute(
                     update(holds_t)

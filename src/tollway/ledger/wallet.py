@@ -37,6 +37,8 @@ class Wallet:
         return self.cash.balance_nano
 
     def voucher_nano(self, now: datetime) -> int:
+        if not self.vouchers:
+            return 0
         return sum(max(p.balance_nano, 0) for p in self.vouchers if p.usable(now))
 
     def available_nano(self, now: datetime) -> int:
