@@ -14,6 +14,8 @@ Checks (each finding names its code):
   call and its usage record do not match one-to-one;
 - ``settled_hold_without_record`` / ``settled_amount_mismatch``: a settled hold and its record
   disagree.
+- payments (orders credited exactly once, refunds posted once, codes redeemed once): see
+  :mod:`tollway.payments.audit_checks`.
 Overruns (bounded, allowed) are listed, not counted as violations.
 """
 
@@ -28,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tollway.ledger.chart import AccountKind, TransferKind
 from tollway.money import nano_to_credits
+from tollway.payments.audit_checks import check_payments
 from tollway.store.tables import (
     holds,
     ledger_accounts,
@@ -271,6 +274,8 @@ async def run_audit(engine: AsyncEngine, *, now: datetime | None = None) -> Audi
                     "settled_amount_mismatch",
                     f"hold {r.trace_id} settled {r.settled_nano} nano, its record says {r.deduction_nano}",
                 )
+
+        await check_payments(conn, report)
 
         counts = (
             await conn.execute(

@@ -16,6 +16,7 @@ from tollway.api.deps import ControlDeps
 from tollway.api.errors import install_error_handlers
 from tollway.api.me_routes import auth_router, me_router
 from tollway.api.middleware import RequestIdMiddleware
+from tollway.api.payments_routes import payment_routers
 
 OPENAPI_URL = "/api/openapi.json"
 
@@ -41,6 +42,8 @@ def build_control_app(deps: ControlDeps) -> FastAPI:
     app.include_router(accounts_router(deps, auth))
     app.include_router(auth_router(deps, auth))
     app.include_router(me_router(deps, auth))
+    for router in payment_routers(deps, auth):
+        app.include_router(router)
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -11,6 +11,7 @@ from rich.console import Console
 from tollway.cli import admin, ops_cmds
 from tollway.cli.options import JsonFlag
 from tollway.cli.output import record_renderer
+from tollway.cli.payments_cmds import payments_app
 from tollway.cli.runtime import run_engine
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(admin.app, name="admin")
+app.add_typer(payments_app, name="payments")
 ops_cmds.register(app)
 
 

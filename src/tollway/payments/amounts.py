@@ -99,7 +99,8 @@ def credits_for(amount_minor: int, currency: str, price_per_credit: Decimal) -> 
     num, den = price_per_credit.as_integer_ratio()
     if num <= 0:
         raise InvalidRequest("the price per credit must be positive", param="price_per_credit")
-    return (amount_minor * NANO_PER_CREDIT * den) // (10 ** exponent(currency) * num)
+    scale: int = 10 ** exponent(currency)
+    return (amount_minor * NANO_PER_CREDIT * den) // (scale * num)
 
 
 def refund_minor_for(credits_nano: int, *, order_credits_nano: int, order_amount_minor: int) -> int:

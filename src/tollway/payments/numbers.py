@@ -52,7 +52,7 @@ def new_code() -> str:
 def normalise_code(text: str) -> str:
     """Codes are compared without case, spaces or dashes; O→0 and I/L→1 as people misread them."""
     cleaned = re.sub(r"[\s\-]", "", text).upper()
-    return cleaned.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    return cleaned.translate(str.maketrans("OIL", "011"))
 
 
 def code_hash(text: str) -> str:

@@ -29,7 +29,7 @@ TIMEOUT = aiohttp.ClientTimeout(total=15)
 
 class EPayProvider:
     name = "epay"
-    methods = ("alipay", "wxpay", "qqpay")
+    methods: tuple[str, ...] = ("alipay", "wxpay", "qqpay")
     currencies: frozenset[str] | None = frozenset({"CNY"})
 
     def __init__(self, base_url: str, pid: str, key: str) -> None:
@@ -54,7 +54,9 @@ class EPayProvider:
         params = dict(request.params)
         order_number = params.get("out_trade_no") or None
         if not protocol.verify(params, self.key):
-            raise NotificationRefused("EPay notification: bad or missing signature", order_number=order_number)
+            raise NotificationRefused(
+                "EPay notification: bad or missing signature", order_number=order_number
+            )
         if params.get("pid", "") != self.pid:
             raise NotificationRefused(
                 f"EPay notification for merchant {params.get('pid')!r}, not ours", order_number=order_number
