@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tollway.audit import run_audit
@@ -23,6 +22,7 @@ from tollway.pricing.book import PriceBook
 from tollway.pricing.model import PriceEntry, Usage
 from tollway.services.admin import AdminService
 from tollway.store import ledger_repo
+from tollway.store.batch_store import BatchRefused
 from tollway.store.secret_box import SecretBox
 from tollway.store.tables import holds, ledger_accounts, usage_records
 
@@ -243,7 +243,7 @@ async def test_settle_twice_charges_once(rig: Rig) -> None:
         facts, rig.entry, input_upper=0, input_expected=0, max_output=100, spend_cap_nano=None
     )
     await rig.biller.settle(facts, rig.entry, Usage(output_tokens=100), latency_ms=1, ttft_ms=1)
-    with pytest.raises(IntegrityError):  # the usage record's primary key refuses a second record
+    with pytest.raises(BatchRefused):  # the usage record's primary key refuses a second record
         await rig.biller.settle(facts, rig.entry, Usage(output_tokens=100), latency_ms=1, ttft_ms=1)
     async with rig.engine.connect() as conn:
         n = (

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy.exc import IntegrityError
 
 from tollway.billing.wallets import WalletCache
 from tollway.billing.writer import HoldEnded, HoldOpened, SettlementWriter
@@ -26,6 +25,7 @@ from tollway.money import Ratio, nano_to_credits
 from tollway.pricing import cost
 from tollway.pricing.book import entry_to_dict
 from tollway.pricing.model import Charge, PriceEntry, Usage
+from tollway.store.batch_store import BatchRefused
 
 
 @dataclass(slots=True)
@@ -83,14 +83,15 @@ class Biller:
         input_expected: int,
         max_output: int,
         spend_cap_nano: int | None,
+        calls: int = 1,
     ) -> Hold:
         wallet = await self.wallets.get(facts.owner_id)
         key_spent = await self.wallets.key_spent(facts.key_id) if spend_cap_nano is not None else 0
         # No awaits from here to the hold being open: concurrent calls see each other's holds.
         now = datetime.now(UTC)
         mult = facts.multiplier
-        worst = cost.hold_cost_nano(entry, input_upper, max_output, mult)
-        expected = cost.hold_cost_nano(entry, input_expected, max_output, mult)
+        worst = cost.hold_cost_nano(entry, input_upper, max_output, mult, calls=calls)
+        expected = cost.hold_cost_nano(entry, input_expected, max_output, mult, calls=calls)
         available = wallet.available_nano(now)
         scope = "account"
         if spend_cap_nano is not None:
@@ -99,7 +100,9 @@ class Biller:
                 available, scope = cap_left, "key spend cap"
         size = size_hold(available, worst, expected)
         if size is None:
-            affordable = cost.affordable_output_tokens(entry, input_expected, max(available, 0), mult)
+            affordable = cost.affordable_output_tokens(
+                entry, input_expected, max(available, 0), mult, calls=calls
+            )
             what = "balance" if scope == "account" else "remaining key spend cap"
             raise InsufficientBalance(
                 f"Insufficient {what}: available {nano_to_credits(available)} credits, this request needs "
@@ -192,7 +195,7 @@ class Biller:
         )
         try:
             await asyncio.wait_for(asyncio.shield(fut), self._deadline)
-        except IntegrityError:
+        except BatchRefused:
             self.wallets.mark_stale(facts.owner_id)  # memory applied a spend the store refused
             raise
         except TimeoutError as exc:

@@ -17,15 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tollway.ledger.holds import Hold
 from tollway.ledger.transfer import Transfer
-from tollway.store import ledger_repo
-from tollway.store.tables import holds as holds_t
-from tollway.store.tables import usage_records
+from tollway.store.batch_store import Batch, BatchRefused, make_batch_store
 
 log = logging.getLogger("tollway.writer")
 
@@ -95,7 +91,7 @@ class SettlementWriter:
         interval_ms: float,
         hold_persist_delay_s: float = 1.0,
     ) -> None:
-        self._engine = engine
+        self._store = make_batch_store(engine)
         self._batch_size = max(1, batch_size)
         self._interval = max(0.0, interval_ms) / 1000.0
         self._persist_delay = max(0.0, hold_persist_delay_s)
@@ -120,6 +116,7 @@ class SettlementWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self._store.close()
 
     async def flush(self) -> None:
         """Wait until everything submitted so far, lazy hold openings included, is committed."""
@@ -148,13 +145,21 @@ class SettlementWriter:
         return fut
 
     def _due_opens(self, now: float) -> list[_Item]:
-        due = [trace for trace, (when, _item) in self._lazy.items() if when <= now]
-        return [self._lazy.pop(trace)[1] for trace in due]
+        # Every opening waits the same delay, so insertion order is due order: look at the head.
+        due: list[_Item] = []
+        for when, item in self._lazy.values():
+            if when > now:
+                break
+            due.append(item)
+        for item in due:
+            assert isinstance(item.op, HoldOpened)
+            del self._lazy[item.op.hold.trace_id]
+        return due
 
     def _next_due(self, now: float) -> float | None:
-        if not self._lazy:
-            return None
-        return max(0.0, min(when for when, _item in self._lazy.values()) - now)
+        for when, _item in self._lazy.values():
+            return max(0.0, when - now)
+        return None
 
     async def run_exclusive(self, fn: Callable[[], Awaitable[None]]) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -219,7 +224,7 @@ class SettlementWriter:
                 await self._commit(batch)
                 self.healthy = True
                 break
-            except IntegrityError:
+            except BatchRefused:
                 log.exception("batch hit a constraint; committing its operations one by one")
                 await self._commit_singly(batch)
                 break
@@ -241,7 +246,7 @@ class SettlementWriter:
         for item in batch:
             try:
                 await self._commit([item])
-            except IntegrityError as exc:
+            except BatchRefused as exc:
                 # Refused for good (a bug upstream of here): its waiter gets the error; its
                 # callbacks still run so in-memory bookkeeping of pending deltas stays exact.
                 log.error("operation %r refused by the database: %s", item.op, exc)
@@ -249,62 +254,48 @@ class SettlementWriter:
                     item.future.set_exception(exc)
 
     async def _commit(self, batch: list[_Item]) -> None:
-        opens: dict[str, dict[str, Any]] = {}
-        ends: list[HoldEnded] = []
-        transfers: list[Transfer] = []
-        rows: list[dict[str, Any]] = []
-        for item in batch:
-            op = item.op
-            if isinstance(op, HoldOpened):
-                h = op.hold
-                opens[h.trace_id] = _hold_row(h)
-            elif isinstance(op, HoldEnded):
-                if op.insert and op.hold is not None:
-                    opens[op.trace_id] = _hold_row(op.hold)
-                opened = opens.get(op.trace_id)
-                if opened is not None:  # opened and ended in one batch: one insert, final state
-                    opened.update(
-                        state=op.state,
-                        settled_nano=op.settled_nano,
-                        overrun_nano=op.overrun_nano,
-                        ended_at=op.ended_at,
-                    )
-                else:
-                    ends.append(op)
-                if op.transfer is not None:
-                    transfers.append(op.transfer)
-                if op.usage_row is not None:
-                    rows.append(op.usage_row)
-            elif isinstance(op, PostTransfer):
-                transfers.append(op.transfer)
-        async with self._engine.begin() as conn:
-            if opens:
-                await conn.execute(holds_t.insert(), list(opens.values()))
-            if transfers:
-                await ledger_repo.post_transfers(conn, transfers, check_existing=False)
-            if ends:
-                await conn.execute(
-                    update(holds_t)
-                    .where(and_(holds_t.c.trace_id == bindparam("t"), holds_t.c.state == "active"))
-                    .values(
-                        state=bindparam("s"),
-                        settled_nano=bindparam("sn"),
-                        overrun_nano=bindparam("o"),
-                        ended_at=bindparam("e"),
-                    ),
-                    [
-                        {
-                            "t": e.trace_id,
-                            "s": e.state,
-                            "sn": e.settled_nano,
-                            "o": e.overrun_nano,
-                            "e": e.ended_at,
-                        }
-                        for e in ends
-                    ],
+        plan = plan_batch([item.op for item in batch])
+        if plan:
+            await self._store.write(plan)
+
+
+def plan_batch(ops: list[Op]) -> Batch:
+    """The rows one batch writes. A hold opened and ended in the same batch (or ended before
+    its opening was written) is inserted once, in its final state."""
+    batch = Batch()
+    opens: dict[str, dict[str, Any]] = {}
+    for op in ops:
+        if isinstance(op, HoldOpened):
+            opens[op.hold.trace_id] = _hold_row(op.hold)
+        elif isinstance(op, HoldEnded):
+            if op.insert and op.hold is not None:
+                opens[op.trace_id] = _hold_row(op.hold)
+            opened = opens.get(op.trace_id)
+            if opened is not None:
+                opened.update(
+                    state=op.state,
+                    settled_nano=op.settled_nano,
+                    overrun_nano=op.overrun_nano,
+                    ended_at=op.ended_at,
                 )
-            if rows:
-                await conn.execute(usage_records.insert(), rows)
+            else:
+                batch.hold_updates.append(
+                    {
+                        "t": op.trace_id,
+                        "s": op.state,
+                        "sn": op.settled_nano,
+                        "o": op.overrun_nano,
+                        "e": op.ended_at,
+                    }
+                )
+            if op.transfer is not None:
+                batch.transfers.append(op.transfer)
+            if op.usage_row is not None:
+                batch.usage_rows.append(op.usage_row)
+        elif isinstance(op, PostTransfer):
+            batch.transfers.append(op.transfer)
+    batch.hold_inserts = list(opens.values())
+    return batch
 
 
 def _hold_row(h: Hold) -> dict[str, Any]:
