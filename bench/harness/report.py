@@ -1,0 +1,544 @@
+"""bench/RESULTS.md from the results of one run (bench/out/<stamp>/results.json)."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+ORDER = ("direct", "tollway", "litellm", "portkey")
+LABEL = {
+    "direct": "direct (fake upstream)",
+    "tollway": "Tollway",
+    "litellm": "LiteLLM Proxy",
+    "portkey": "Portkey gateway",
+}
+
+
+def _med(values: list[Any]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def _f(v: float | None, fmt: str = "{:.2f}", none: str = "–") -> str:
+    return none if v is None else fmt.format(v)
+
+
+def summarise(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    s: dict[str, dict[str, Any]] = {}
+    for name in ORDER:
+        thr = r["throughput"].get(name, [])
+        lat = r["latency"].get(name, [])
+        st = r["streams"].get(name, [])
+        gw = "fake-upstream" if name == "direct" else name
+        s[name] = {
+            "rps": _med([x["rps"] for x in thr]),
+            "p50": _med([x["latency_us"]["p50"] / 1000 for x in thr]),
+            "p99": _med([x["latency_us"]["p99"] / 1000 for x in thr]),
+            "c1_p50": _med([x["latency_us"]["p50"] / 1000 for x in lat]),
+            "c1_p99": _med([x["latency_us"]["p99"] / 1000 for x in lat]),
+            "c1_rps": _med([x["rps"] for x in lat]),
+            "cpu_gw": _med([x["cpu_us_per_ok"].get(gw) for x in thr]),
+            "cpu_fake": _med([x["cpu_us_per_ok"].get("fake-upstream") for x in thr]),
+            "cpu_wrk": _med([x["cpu_us_per_ok"].get("wrk") for x in thr]),
+            "ttfc": _med([x["ttfc_p50_ms"] for x in st]),
+            "total": _med([x["total_p50_ms"] for x in st]),
+            "n_thr": len(thr),
+            "n_lat": len(lat),
+            "n_st": len(st),
+        }
+    d = s["direct"]
+    for name in ORDER:
+        x = s[name]
+        x["added_p50"] = None if x["c1_p50"] is None or d["c1_p50"] is None else x["c1_p50"] - d["c1_p50"]
+        x["added_p99"] = None if x["c1_p99"] is None or d["c1_p99"] is None else x["c1_p99"] - d["c1_p99"]
+        x["added_ttfc"] = None if x["ttfc"] is None or d["ttfc"] is None else x["ttfc"] - d["ttfc"]
+        x["added_total"] = None if x["total"] is None or d["total"] is None else x["total"] - d["total"]
+    return s
+
+
+def targets(s: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    t, p, lt = s["tollway"], s["portkey"], s["litellm"]
+    out = []
+
+    def ratio_row(label: str, mine: float | None, theirs: float | None, need: float) -> dict[str, Any]:
+        if not mine or not theirs:
+            return {"label": label, "value": "–", "target": f"≥ {need:g}x", "met": "not measured", "gap": ""}
+        r = mine / theirs
+        met = r >= need
+        gap = ""
+        if not met:
+            want = need * theirs
+            gap = (
+                f"short by {(need - r) / need * 100:.0f}% of the target: Tollway would need "
+                f"{want:,.0f} req/s (+{(want / mine - 1) * 100:.0f}% over {mine:,.0f})"
+            )
+        return {
+            "label": label,
+            "value": f"{r:.2f}x",
+            "target": f"≥ {need:g}x",
+            "met": "yes" if met else "NO",
+            "gap": gap,
+        }
+
+    out.append(ratio_row("Tollway rps / Portkey rps", t["rps"], p["rps"], 2))
+    out.append(ratio_row("Tollway rps / LiteLLM rps", t["rps"], lt["rps"], 20))
+    ta, pa = t["added_p50"], p["added_p50"]
+    if ta is None or pa is None:
+        out.append(
+            {
+                "label": "Tollway added p50 / Portkey added p50",
+                "value": "–",
+                "target": "≤ 0.5",
+                "met": "not measured",
+                "gap": "",
+            }
+        )
+    else:
+        limit = 0.5 * pa
+        ratio = ta / pa if pa > 0 else float("inf")
+        met = ta <= limit
+        gap = ""
+        if not met:
+            gap = (
+                f"over by {(ta - limit) * 1000:.0f} µs: Tollway adds {ta * 1000:.0f} µs at the median, "
+                f"the target is ≤ {limit * 1000:.0f} µs (half of Portkey's {pa * 1000:.0f} µs); "
+                f"needs −{(1 - limit / ta) * 100:.0f}%"
+                if ta > 0
+                else ""
+            )
+        out.append(
+            {
+                "label": "Tollway added p50 / Portkey added p50 (one connection)",
+                "value": f"{ratio:.2f}",
+                "target": "≤ 0.5",
+                "met": "yes" if met else "NO",
+                "gap": gap,
+            }
+        )
+    return out
+
+
+def write(r: dict[str, Any], path: Path) -> None:
+    s = summarise(r)
+    L: list[str] = []
+    a = L.append
+    cfg = r.get("config", {})
+    m = r.get("machine", {})
+    v = dict(r.get("versions", {}))
+    if len(v.get("tollway", "")) > 400:  # a long list of files changed by work in progress
+        v["tollway"] = v["tollway"][:400].rsplit(",", 1)[0] + ", …"
+    a("# Tollway benchmark results")
+    a("")
+    a(
+        "Generated by the harness in `bench/` (see `bench/README.md`). Every measured figure comes from the "
+        "one run named here; a hand-written analysis, if appended at the end, may compare it with other runs."
+    )
+    a("")
+    a(f"- **Command**: `{r['command']}` (from the repository root)")
+    a(f"- **Date**: {r['date']} (wall time of the whole run: {r.get('wall_seconds', '?')} s)")
+    a(
+        f"- **Machine**: {m.get('nproc', '?')} CPUs (`nproc`), {m.get('cpu', '?')}, {m.get('memory', '?')} RAM, "
+        f"{m.get('os', '?')}, kernel {m.get('kernel', '?')}; load average at start {m.get('loadavg_at_start', '?')}"
+    )
+    a(
+        f"- **Versions**: Tollway `{v.get('tollway', '?')}` ({v.get('tollway_python', '?')}); "
+        f"LiteLLM {v.get('litellm', '?')} ({v.get('litellm_python', '?')}); "
+        f"Portkey gateway {v.get('portkey_gateway', '?')} (Node {v.get('node', '?')}); "
+        f"wrk `{v.get('wrk', '?')}`; {v.get('py-spy', '')}"
+    )
+    a(f"- **Raw output**: `{r.get('out_dir', '?')}/` (wrk output per run, results.json, logs, profile)")
+    a("")
+    a(
+        "**Shared CPUs.** wrk, the fake upstream and the gateway under test all run on the same "
+        f"{m.get('nproc', '?')} shared cores, so every gateway's figures include contention with its load "
+        "generator and its upstream; the CPU columns show how much each one used per request. Absolute "
+        "numbers are for comparison inside this run only."
+    )
+    inter = []
+    for kind in ("throughput", "latency"):
+        for runs in r[kind].values():
+            for x in runs:
+                sysd = x.get("system")
+                if sysd and x.get("wall_s"):
+                    mine = sum(v for v in x["cpu_s"].values() if isinstance(v, (int, float)))
+                    inter.append(max(0.0, sysd["busy_cpu_s"] - mine) / x["wall_s"])
+    if inter:
+        a("")
+        a(
+            f"**Interference.** Other work on this machine (outside the benchmark) used a median of "
+            f"{statistics.median(inter):.2f} cores during the measured runs (min {min(inter):.2f}, max "
+            f"{max(inter):.2f}; per run in the last table). Runs are interleaved across targets so drift hits "
+            "all of them alike, and medians are reported, but single runs can be off by a lot."
+        )
+    a("")
+    a("## Set-up")
+    a("")
+    a(
+        f"- Request: `POST /v1/chat/completions` with `{r.get('request', {}).get('non_stream', '?')}`; the "
+        f"fake upstream answers at once (16 words; usage included)."
+    )
+    a(
+        f"- Throughput: wrk, {cfg.get('connections')} connections, {cfg.get('threads')} threads, "
+        f"{cfg.get('seconds')} s window per run. One-connection latency: wrk -c1 -t1, "
+        f"{cfg.get('latency_seconds')} s window. Each {cfg.get('runs')} times, targets in rotating order; "
+        f"the **median of the runs** is reported. A {cfg.get('warmup_seconds')} s warm-up per target comes first."
+    )
+    a(
+        "- wrk runs `bench/chat.lua`: after the window each connection stops sending once its last "
+        "response is in, so no request is cut off in flight, and req/s = 200 responses / exact window. "
+        "Latency percentiles are wrk's (`--latency` histogram)."
+    )
+    a(
+        f"- Streams: {cfg.get('streams')} sequential streamed calls per run over one keep-alive "
+        f"connection (Python aiohttp client); the fake sends a role chunk at once, then "
+        f"{cfg.get('chunks')} content chunks {cfg.get('chunk_interval_ms')} ms apart, then finish + [DONE]. "
+        "Time to first chunk = request sent → first `data:` line received."
+    )
+    for name in ORDER:
+        info = r["targets"].get(name)
+        if info:
+            extra = "; ".join(f"{k}: {val}" for k, val in info.items() if k not in ("problem",))
+            prob = f" **Problem:** {info['problem'].splitlines()[0]}" if info.get("problem") else ""
+            a(f"- {LABEL[name]}: {extra}.{prob}")
+    a("")
+
+    a("## Summary (medians of the runs)")
+    a("")
+    a(
+        "| target | req/s (64 conn) | p50 ms | p99 ms | 1-conn p50 ms | 1-conn p99 ms | added p50 ms | added p99 ms | gateway CPU µs/req | fake CPU µs/req | wrk CPU µs/req |"
+    )
+    a("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name in ORDER:
+        x = s[name]
+        if not (x["n_thr"] or x["n_lat"]):
+            a(f"| {LABEL[name]} | not measured | | | | | | | | | |")
+            continue
+        added50 = "—" if name == "direct" else _f(x["added_p50"], "{:.3f}")
+        added99 = "—" if name == "direct" else _f(x["added_p99"], "{:.3f}")
+        gw = "—" if name == "direct" else _f(x["cpu_gw"], "{:.0f}")
+        a(
+            f"| {LABEL[name]} | {_f(x['rps'], '{:,.0f}')} | {_f(x['p50'])} | {_f(x['p99'])} | "
+            f"{_f(x['c1_p50'], '{:.3f}')} | {_f(x['c1_p99'], '{:.3f}')} | {added50} | {added99} | {gw} | "
+            f"{_f(x['cpu_fake'], '{:.0f}')} | {_f(x['cpu_wrk'], '{:.0f}')} |"
+        )
+    a("")
+    a(
+        "Added latency = the target's median one-connection latency minus direct's. CPU µs/req = CPU "
+        "seconds used by the process (all threads) during the throughput runs / 200 responses."
+    )
+    a("")
+    a("### Streaming (one connection, medians of the runs)")
+    a("")
+    a("| target | first chunk p50 ms | added first chunk ms | whole stream p50 ms | added whole stream ms |")
+    a("|---|---:|---:|---:|---:|")
+    for name in ORDER:
+        x = s[name]
+        if name == "portkey":
+            a("| Portkey gateway | not measured: Portkey's streaming fails on Node 20 | | | |")
+            continue
+        if not x["n_st"]:
+            a(f"| {LABEL[name]} | not measured | | | |")
+            continue
+        add_t = "—" if name == "direct" else _f(x["added_ttfc"], "{:.3f}")
+        add_w = "—" if name == "direct" else _f(x["added_total"], "{:.3f}")
+        a(f"| {LABEL[name]} | {_f(x['ttfc'], '{:.3f}')} | {add_t} | {_f(x['total'], '{:.2f}')} | {add_w} |")
+    a("")
+
+    a("## Targets (issue 2)")
+    a("")
+    a("| measure | this run | target | met | by how much |")
+    a("|---|---:|---:|---|---|")
+    for row in targets(s):
+        a(f"| {row['label']} | {row['value']} | {row['target']} | {row['met']} | {row['gap']} |")
+    a("")
+
+    a("## Billing check (Tollway)")
+    a("")
+    b = r.get("billing", {})
+    runs = b.get("runs", [])
+    if runs:
+        n_eq = sum(1 for x in runs if x["equal"])
+        a(
+            f"Usage records read from the SQLite file before and after every run that went through Tollway "
+            f"(warm-ups, measurements, profile): **{n_eq} of {len(runs)} runs** have exactly one `ok` usage "
+            "record per successful (200) response."
+        )
+        a("")
+        a(
+            "| run | 200 responses | failed | new `ok` usage records | all new records | holds active after | equal |"
+        )
+        a("|---|---:|---:|---:|---:|---:|---|")
+        for x in runs:
+            a(
+                f"| {x['run']} | {x['successful_responses']} | {x['failed_responses']} | {x['usage_records_ok']} | "
+                f"{x['usage_records_all']} | {x['holds_active_after']} | {'yes' if x['equal'] else '**NO**'} |"
+            )
+        a("")
+    fin = b.get("final_counts")
+    if fin:
+        a(
+            f"After Tollway stopped: {fin['total']} usage records ({', '.join(f'{k} {val}' for k, val in fin.items() if ':' in k)}), "
+            f"{fin['holds_active']} holds still active, deductions total {fin['deduction_nano_sum']} nano-credits."
+        )
+    if "spent_equals_deductions" in b:
+        a(
+            f"Balance: {b['balance'].get('available', '?')} credits available of {int(1e6)} credited; spent "
+            f"{b['spent_nano']} nano = sum of the records' deductions: **{'yes' if b['spent_equals_deductions'] else 'NO'}**."
+        )
+    au = b.get("audit")
+    if au:
+        rep = au.get("report") or {}
+        a("")
+        a(
+            f"Audit ({au.get('via')}): **{'passed' if au.get('ok') else 'FAILED'}**"
+            + (f"; findings: {rep.get('findings')}" if rep.get("findings") else "")
+            + (f"; stats: {rep.get('stats')}" if rep.get("stats") else "")
+            + (f"; error: {au.get('error')}" if au.get("error") else "")
+        )
+    a("")
+
+    _profile_section(r, a)
+    _diagnostics_section(r, a, s)
+
+    a("## Every run")
+    a("")
+    a(
+        "CPU columns are CPU seconds during the run; *idle gateways* = the benchmark's other gateways, "
+        "waiting; *others* = CPU used on the machine by processes outside the benchmark (busy time from "
+        "/proc/stat minus every benchmark process), a measure of interference."
+    )
+    a("")
+    a(
+        "| run | req/s | p50 ms | p90 ms | p99 ms | max ms | 200 | non-200 | socket errors | gateway CPU s | fake CPU s | wrk CPU s | idle gateways CPU s | others CPU s | steal % |"
+    )
+    a("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    diag = r.get("diagnostics") or {}
+    for kind in ("throughput", "latency", "diagnostics"):
+        for name in ORDER:
+            runs = r[kind].get(name, []) if kind != "diagnostics" else []
+            if kind == "diagnostics" and name == "tollway":
+                runs = [diag[k] for k in ("latency", "throughput") if k in diag]
+            for i, x in enumerate(runs, 1):
+                lat = x["latency_us"]
+                cpu = x["cpu_s"]
+                errs = {k: val for k, val in x["errors"].items() if val and k != "status"}
+                gw = cpu.get(name, "—") if name != "direct" else "—"
+                if kind == "diagnostics":
+                    gw = next((v for k, v in cpu.items() if k.startswith("tollway")), "—")
+                sysd = x.get("system", {})
+                others = (
+                    sysd.get("busy_cpu_s", 0) - sum(v for v in cpu.values() if isinstance(v, (int, float)))
+                    if sysd
+                    else None
+                )
+                idle_gw = sum(
+                    v
+                    for k, v in cpu.items()
+                    if not k.startswith(name)
+                    and k not in ("fake-upstream", "wrk")
+                    and isinstance(v, (int, float))
+                )
+                label = (
+                    f"{kind}-{name}-{i}"
+                    if kind != "diagnostics"
+                    else f"{diag.get('tag', 'diag')}-{['latency', 'throughput'][i - 1] if len(runs) == 2 else i}"
+                )
+                a(
+                    f"| {label} | {x['rps']:,.0f} | {lat['p50'] / 1000:.3f} | {lat['p90'] / 1000:.3f} | "
+                    f"{lat['p99'] / 1000:.3f} | {lat['max'] / 1000:.1f} | {x['ok']} | {x['failed']} | "
+                    f"{errs or ''} | {gw} | {cpu.get('fake-upstream', '')} | {cpu.get('wrk', '')} | "
+                    f"{idle_gw:.2f} | {_f(others, '{:.2f}')} | {_f(sysd.get('steal_pct'), '{:.1f}')} |"
+                )
+    a("")
+    a(
+        "| stream run | ok | first chunk p50 ms | p90 ms | whole stream p50 ms | p90 ms | data events / stream |"
+    )
+    a("|---|---:|---:|---:|---:|---:|---:|")
+    for name in ORDER:
+        for i, x in enumerate(r["streams"].get(name, []), 1):
+            a(
+                f"| streams-{name}-{i} | {x['ok']}/{x['n']} | {_f(x['ttfc_p50_ms'], '{:.3f}')} | "
+                f"{_f(x['ttfc_p90_ms'], '{:.3f}')} | {_f(x['total_p50_ms'])} | {_f(x['total_p90_ms'])} | "
+                f"{_f(x['events_per_stream'], '{:.0f}')} |"
+            )
+    a("")
+    if r.get("notes"):
+        a("## Notes from the run")
+        a("")
+        for n in r["notes"]:
+            a(f"- {n}")
+        a("")
+    extra = path.parent / "RESULTS-analysis.md"
+    stamp = Path(str(r.get("out_dir", ""))).name
+    if extra.exists():
+        text = extra.read_text().rstrip()
+        if stamp and stamp in text.split("\n", 3)[0:3].__str__():
+            a(text)
+        else:
+            a(
+                f"_`bench/RESULTS-analysis.md` was written for another run than this one ({stamp}); it is not included._"
+            )
+        a("")
+    path.write_text("\n".join(L))
+
+
+def _profile_section(r: dict[str, Any], a: Any) -> None:
+    p = r.get("profile")
+    cfg = r.get("config", {})
+    a("## Where Tollway's time goes (py-spy)")
+    a("")
+    if not p:
+        a("Not profiled in this run.")
+        a("")
+        return
+    if "error" in p:
+        a(f"Profiling failed: {p['error']}")
+        a("")
+        return
+    a(
+        f"Two `py-spy record --threads --format raw` recordings of {p['seconds']} s at 200 Hz on the Tollway "
+        f"process while wrk drove it with {cfg.get('connections')} connections ({p.get('load_rps', 0):,.0f} req/s "
+        "over the whole load, sampling included). **GIL** (`--gil`): only the thread holding the GIL is "
+        "sampled, i.e. the serial Python work that caps what one worker can do. **All threads** "
+        "(`--nonblocking`): CPU samples of every thread, including the SQLite worker thread (aiosqlite), "
+        "whose wait for work is counted as idle and left out. On this shared 2-core machine a thread that "
+        "is runnable but waiting for a core is also sampled, so the all-threads figures overstate CPU."
+    )
+    a("")
+    for kind, title in (("gil", "GIL holder"), ("threads", "All threads")):
+        q = p.get(kind)
+        if not q:
+            continue
+        if "error" in q:
+            a(f"**{title}**: failed: {q['error']}")
+            a("")
+            continue
+        pr = q.get("per_request") or {}
+        a(
+            f"### {title} ({q['samples']} samples; {q.get('requests_while_sampled', '?')} calls settled while "
+            f"sampling; raw stacks: `{q.get('raw_file')}`, opens in speedscope.app)"
+        )
+        a("")
+        busy = ", ".join(f"{t} {f:.2f}" for t, f in sorted(q["busy_fraction"].items(), key=lambda kv: -kv[1]))
+        what = "holding the GIL" if kind == "gil" else "busy"
+        a(f"Fraction of the time each thread was {what} (1.0 = all of it): {busy}.")
+        if pr:
+            a(f"That is **{pr['us_per_request_total']:.0f} µs per call** {what} in total.")
+        entry = q.get("at_function_entry") or {}
+        if entry.get("MainThread"):
+            a(
+                f"{entry['MainThread'] * 100:.0f}% of the MainThread samples sit on the first line of a "
+                "function (or in a generated dataclass `__init__`), where CPython checks for a pending "
+                "GIL drop request: a sign of the GIL being handed to another thread (here the aiosqlite "
+                "worker) and waited for, rather than work in those functions."
+            )
+        a("")
+        a("Self time by library / Tollway module (% of samples" + ("; µs per call" if pr else "") + "):")
+        a("")
+        for t, rows in q["areas"].items():
+            per = dict(pr.get("areas", {}).get(t, [])) if pr else {}
+            a(
+                f"- **{t}**: "
+                + ", ".join(
+                    f"{name} {pct:.1f}%" + (f" ({per[name]:.0f} µs)" if name in per else "")
+                    for name, _, pct in rows[:12]
+                )
+            )
+        a("")
+        a(
+            "Where in Tollway: each sample charged to its deepest `src/tollway` frame (the Tollway code the "
+            "library time below it is spent for); samples with no Tollway frame are charged to the library "
+            "at the top of the stack (event loop callbacks, protocol handlers, driver)."
+        )
+        a("")
+        per_t = dict(pr.get("under_tollway", [])) if pr else {}
+        a("| % samples | µs per call | charged to |")
+        a("|---:|---:|---|")
+        for name, _, pct in q["under_tollway"][:22]:
+            a(f"| {pct:.1f} | {_f(per_t.get(name), '{:.0f}')} | `{name}` |")
+        a("")
+        a("<details><summary>Top functions by self and by inclusive time</summary>")
+        a("")
+        a("| % self | function |")
+        a("|---:|---|")
+        for name, _, pct in q["self"][:20]:
+            a(f"| {pct:.1f} | `{name}` |")
+        a("")
+        a("| % inclusive | function |")
+        a("|---:|---|")
+        for name, _, pct in q["inclusive"][:30]:
+            a(f"| {pct:.1f} | `{name}` |")
+        a("")
+        if q.get("idle_samples"):
+            a("Samples counted as idle: " + "; ".join(f"`{k}` ×{n}" for k, n in q["idle_samples"]))
+            a("")
+        a("</details>")
+        a("")
+
+
+def _diagnostics_section(r: dict[str, Any], a: Any, s: dict[str, dict[str, Any]]) -> None:
+    d = r.get("diagnostics")
+    w = r.get("writer_probe")
+    if not d and not w:
+        return
+    a("## Diagnostics (not headline figures)")
+    a("")
+    if d:
+        if "error" in d:
+            a(f"Tollway with `{d.get('setting')}`: failed: {d['error']}")
+        else:
+            lat, thr = d["latency"], d["throughput"]
+            direct = s["direct"]["c1_p50"]
+            added = lat["latency_us"]["p50"] / 1000 - direct if direct is not None else None
+            a(
+                f"Tollway restarted with `{d['setting']}` instead of its default `{d.get('default', 'TOLLWAY_COMMIT_INTERVAL_MS=2')}` "
+                "(0: the writer commits as soon as it is free, batching whatever queued during the previous "
+                "commit; 2: a batch waits up to 2 ms to fill), one run each:"
+            )
+            a("")
+            a(
+                "| setting | req/s (64 conn) | p50 ms | p99 ms | 1-conn p50 ms | 1-conn p99 ms | added p50 ms |"
+            )
+            a("|---|---:|---:|---:|---:|---:|---:|")
+            t = s["tollway"]
+            a(
+                f"| default ({d.get('default', 'TOLLWAY_COMMIT_INTERVAL_MS=2')}), medians above | {_f(t['rps'], '{:,.0f}')} | {_f(t['p50'])} | {_f(t['p99'])} | "
+                f"{_f(t['c1_p50'], '{:.3f}')} | {_f(t['c1_p99'], '{:.3f}')} | {_f(t['added_p50'], '{:.3f}')} |"
+            )
+            a(
+                f"| {d['setting']} | {thr['rps']:,.0f} | {thr['latency_us']['p50'] / 1000:.2f} | "
+                f"{thr['latency_us']['p99'] / 1000:.2f} | {lat['latency_us']['p50'] / 1000:.3f} | "
+                f"{lat['latency_us']['p99'] / 1000:.3f} | {_f(added, '{:.3f}')} |"
+            )
+        a("")
+    if w:
+        if "error" in w:
+            a(f"Settlement commit probe failed: {w['error']}")
+            a("")
+            return
+        a(
+            "Settlement commit, timed on a copy of this run's database by `bench/harness/writer_probe.py` "
+            "(best of 10-50 repeats, ms; a *call* = its hold opened + settled with the usage transfer and usage record):"
+        )
+        a("")
+        a(
+            f"- Driver stack: an empty transaction {w['empty_transaction']:.3f} ms; each statement adds about "
+            f"{w['per_statement']:.3f} ms (SQLAlchemy → aiosqlite worker-thread hop → sqlite3)."
+        )
+        a(
+            f"- A hold opening committed on its own and then its settlement (a call still open when its "
+            f"hold is written, or any call when holds are written at admission): "
+            f"{w['tollway_open_then_end_separately']:.3f} ms of commits."
+        )
+        a("")
+        a(
+            "| calls per batch | Tollway `SettlementWriter._commit` ms | per call ms | same rows via sqlite3, one thread hop, ms | per call ms |"
+        )
+        a("|---:|---:|---:|---:|---:|")
+        for n in w["tollway_commit_same_batch"]:
+            a(
+                f"| {n} | {w['tollway_commit_same_batch'][n]:.3f} | {w['tollway_commit_per_call'][n]:.3f} | "
+                f"{w['sqlite3_one_hop_same_batch'][n]:.3f} | {w['sqlite3_one_hop_per_call'][n]:.3f} |"
+            )
+        a("")
