@@ -24,6 +24,8 @@ from typing import Any
 
 import orjson
 
+from tollway.image_dims import dimensions
+
 ASCII_BYTES_PER_TOKEN = 4
 MESSAGE_OVERHEAD_TOKENS = 4  # role + separators per message (OpenAI documents 3, +1 for name)
 REPLY_PRIMING_TOKENS = 3  # every reply is primed with <|start|>assistant<|message|>
@@ -121,6 +123,10 @@ class _Tally:
                 self.text(text)
         elif kind in _IMAGE_PART_TYPES:
             self.fixed += image_tokens
+        elif kind == "tool_use":  # Anthropic: the input is JSON (numbers count too)
+            self.walk(part.get("name"))
+            self.walk(part.get("id"))
+            self.fixed += _json_bytes(part.get("input"))
         elif kind == "input_audio":
             audio = part.get("input_audio")
             data = audio.get("data") if isinstance(audio, Mapping) else None
@@ -208,4 +214,128 @@ def embedding_input_bounds(body: Mapping[str, Any]) -> tuple[int, int]:
                     tally.fixed += len(item)
                 else:
                     tally.walk(item)
+    return tally.bounds()
+
+
+def _camel(d: Any, camel: str) -> Any:
+    """A Gemini field by its camelCase name or its snake_case twin (REST takes both)."""
+    if not isinstance(d, Mapping):
+        return None
+    if camel in d:
+        return d[camel]
+    return d.get("".join("_" + c.lower() if c.isupper() else c for c in camel))
+
+
+GEMINI_TILE = 768  # Gemini counts an image as 258-token tiles of 768 x 768
+GEMINI_TOKENS_PER_TILE = 258
+GEMINI_SMALL_IMAGE = 384  # both sides at most this: one tile's worth
+
+
+def gemini_image_tokens(b64: Any, floor: int = IMAGE_TOKENS_MAX) -> int:
+    """Hold allowance for an inline image on Gemini: Gemini's own count (258 tokens, or 258
+    per 768-px tile for larger images) read from the image's header, but never below
+    ``floor`` (newer Gemini models' media resolutions can count a small image higher)."""
+    dims = dimensions(b64) if isinstance(b64, str) else None
+    if dims is None:
+        return floor
+    width, height = dims
+    if width <= GEMINI_SMALL_IMAGE and height <= GEMINI_SMALL_IMAGE:
+        return max(floor, GEMINI_TOKENS_PER_TILE)
+    tiles = -(-width // GEMINI_TILE) * -(-height // GEMINI_TILE)
+    return max(floor, tiles * GEMINI_TOKENS_PER_TILE)
+
+
+def _gemini_parts(tally: _Tally, parts: Any, image_tokens: int) -> None:
+    for part in parts if isinstance(parts, list) else ():
+        if not isinstance(part, Mapping):
+            tally.walk(part)
+            continue
+        text = part.get("text")
+        if isinstance(text, str):
+            tally.text(text)
+        data = _camel(part, "inlineData")
+        if isinstance(data, Mapping):
+            mime = str(_camel(data, "mimeType") or "")
+            payload = data.get("data")
+            size = len(payload) * 3 // 4 if isinstance(payload, str) else 0
+            if mime.startswith("image/"):
+                tally.fixed += gemini_image_tokens(payload, image_tokens)
+            else:  # audio, video, documents: a bound from the decoded size
+                tally.fixed += -(-size // AUDIO_BYTES_PER_TOKEN)
+        if isinstance(_camel(part, "fileData"), Mapping):
+            tally.fixed += image_tokens  # a file by reference: its size is unknown here
+        for key in ("functionCall", "functionResponse", "executableCode", "codeExecutionResult"):
+            value = _camel(part, key)
+            if value is not None:
+                tally.fixed += _json_bytes(value)
+
+
+def gemini_input_bounds(body: Mapping[str, Any], *, image_tokens: int = IMAGE_TOKENS_MAX) -> tuple[int, int]:
+    """(upper_bound, expected) input tokens of a Gemini generateContent body.
+
+    ``systemInstruction`` and every ``contents[].parts[]``: text as in
+    :func:`chat_input_bounds`; ``inlineData`` images ``image_tokens`` each, other inline media
+    their decoded bytes / ``AUDIO_BYTES_PER_TOKEN``; ``fileData`` references ``image_tokens``;
+    function calls and responses their JSON bytes; ``tools`` their JSON bytes + the tool
+    allowance; per-turn framing. A ``cachedContent`` reference is not counted (its size is
+    unknown here; the settlement bills what upstream reports).
+    """
+    tally = _Tally()
+    system = _camel(body, "systemInstruction")
+    if isinstance(system, Mapping):
+        _gemini_parts(tally, system.get("parts"), image_tokens)
+        tally.fixed += MESSAGE_OVERHEAD_TOKENS
+    elif isinstance(system, str):
+        tally.text(system)
+    contents = body.get("contents")
+    for content in contents if isinstance(contents, list) else ():
+        tally.fixed += MESSAGE_OVERHEAD_TOKENS
+        if isinstance(content, Mapping):
+            _gemini_parts(tally, content.get("parts"), image_tokens)
+        elif isinstance(content, str):
+            tally.text(content)
+    tools = body.get("tools")
+    if tools:
+        tally.fixed += _json_bytes(tools) + TOOLS_OVERHEAD_TOKENS
+    tally.fixed += REPLY_PRIMING_TOKENS
+    return tally.bounds()
+
+
+def responses_input_bounds(
+    body: Mapping[str, Any], *, image_tokens: int = IMAGE_TOKENS_MAX
+) -> tuple[int, int]:
+    """(upper_bound, expected) input tokens of an OpenAI Responses body.
+
+    ``instructions`` and ``input`` (a string, or items: messages with string content or
+    ``input_text`` / ``input_image`` / ``input_file`` parts, function calls and their outputs,
+    reasoning items) as in :func:`chat_input_bounds`; ``tools`` and ``text`` (the output
+    format) their JSON bytes. A ``previous_response_id`` brings in a conversation stored
+    upstream, which cannot be measured here: the settlement bills what upstream reports.
+    """
+    tally = _Tally()
+    instructions = body.get("instructions")
+    if isinstance(instructions, str):
+        tally.text(instructions)
+        tally.fixed += MESSAGE_OVERHEAD_TOKENS
+    value = body.get("input")
+    if isinstance(value, str):
+        tally.text(value)
+        tally.fixed += MESSAGE_OVERHEAD_TOKENS
+    elif isinstance(value, list):
+        for item in value:
+            tally.fixed += MESSAGE_OVERHEAD_TOKENS
+            if not isinstance(item, Mapping):
+                tally.walk(item)
+                continue
+            for key, part in item.items():
+                if key == "content":
+                    tally.content(part, image_tokens)
+                elif key not in ("role", "type", "id", "status"):
+                    tally.walk(part)
+    tools = body.get("tools")
+    if tools:
+        tally.fixed += _json_bytes(tools) + TOOLS_OVERHEAD_TOKENS
+    if body.get("text"):
+        tally.fixed += _json_bytes(body["text"])
+    tally.fixed += REPLY_PRIMING_TOKENS
     return tally.bounds()

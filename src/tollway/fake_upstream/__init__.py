@@ -1,6 +1,6 @@
-"""Fake OpenAI-compatible upstream for tests, demos and benchmarks.
+"""Fake upstream for tests, demos and benchmarks: OpenAI-compatible, Anthropic and Gemini.
 
-Sibling modules per wire shape (``openai_shape``; Anthropic / Gemini later) share
+Sibling modules per wire shape (``openai_shape``, ``anthropic_shape``, ``gemini_shape``) share
 ``scenario`` (per-request control), ``state`` (recording, counters) and ``streaming``.
 """
 

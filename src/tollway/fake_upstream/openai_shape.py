@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import time
 from typing import Any
@@ -11,14 +10,12 @@ import orjson
 from aiohttp import web
 
 from tollway.fake_upstream.embeddings import embedding_inputs, embedding_vector, unpack_floats
+from tollway.fake_upstream.prologue import Reject, prologue
 from tollway.fake_upstream.scenario import (
-    SCENARIO_HEADER,
     Scenario,
-    ScenarioError,
     Usage,
     estimate_text_tokens,
     plan_usage,
-    resolve,
 )
 from tollway.fake_upstream.state import FakeState
 from tollway.fake_upstream.streaming import SSE_CONTENT_TYPE, send_stream
@@ -55,12 +52,6 @@ def error_response(
     return web.Response(status=status, body=orjson.dumps(body), headers=headers)
 
 
-class _Reject(Exception):
-    def __init__(self, response: web.Response) -> None:
-        super().__init__(response.status)
-        self.response = response
-
-
 class OpenAIShape:
     """Request handlers of the OpenAI-compatible surface, bound to one ``FakeState``."""
 
@@ -79,39 +70,22 @@ class OpenAIShape:
 
     async def _prologue(self, request: web.Request, rid: str) -> tuple[Any, Scenario]:
         """Record, authenticate, resolve the scenario, wait, and apply injected failures."""
-        state = self.state
-        body: Any = None
-        raw = await request.read() if request.body_exists else b""
-        bad_json = False
-        if raw:
-            try:
-                body = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                bad_json = True
-        state.record(request, body)
         expected = self._expected_auth
-        if expected is not None and request.headers.get("Authorization") != expected:
-            raise _Reject(error_response(401, request_id=rid))
-        if bad_json:
-            raise _Reject(error_response(400, "We could not parse the JSON body of your request."))
-        try:
-            scenario = resolve(state.default_scenario, body, request.headers.get(SCENARIO_HEADER))
-        except ScenarioError as exc:
-            raise _Reject(error_response(400, str(exc), request_id=rid)) from None
-        delay = scenario.delay_s
-        if delay > 0:
-            await asyncio.sleep(delay)
-        status = state.failure_status(scenario)
-        if status is not None:
-            raise _Reject(error_response(status, request_id=rid))
-        return body, scenario
+
+        def authorized(req: web.Request) -> bool:
+            return expected is None or req.headers.get("Authorization") == expected
+
+        def error(status: int, message: str | None) -> web.Response:
+            return error_response(status, message, request_id=rid)
+
+        return await prologue(self.state, request, authorized=authorized, error=error)
 
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
         n = self.state.next_id()
         rid = f"req_fake{n}"
         try:
             body, scenario = await self._prologue(request, rid)
-        except _Reject as rej:
+        except Reject as rej:
             return rej.response
         if not isinstance(body, dict):
             return error_response(400, "The request body must be a JSON object.", request_id=rid)
@@ -126,6 +100,10 @@ class OpenAIShape:
             produced, finish = cap, "length"
         words = scenario.words(produced)
         usage = plan_usage(scenario, prompt_token_estimate(messages), produced)
+        usage_json = dict(scenario.native_usage) if scenario.native_usage is not None else usage_dict(usage)
+        tool = scenario.tool_call
+        if tool is not None:
+            finish = "tool_calls"
         headers = {"x-request-id": rid}
         cid = f"chatcmpl-fake{n}"
         created = int(time.time())
@@ -151,8 +129,15 @@ class OpenAIShape:
                 "service_tier": "default",
                 "system_fingerprint": "fp_fake",
             }
+            message = out["choices"][0]["message"]
+            if tool is not None:
+                message["content"] = None
+                fn = {"name": str(tool.get("name", "")), "arguments": tool_arguments(tool)}
+                message["tool_calls"] = [{"id": f"call_fake{n}", "type": "function", "function": fn}]
+            if scenario.thinking:
+                message["reasoning_content"] = scenario.thinking
             if not scenario.omit_usage:
-                out["usage"] = usage_dict(usage)
+                out["usage"] = usage_json
             headers["Content-Type"] = _JSON
             return web.Response(body=orjson.dumps(out), headers=headers)
         opts = body.get("stream_options")
@@ -169,13 +154,18 @@ class OpenAIShape:
         pieces = [
             b'%s{"index":0,"delta":{"content":%s}%s' % (prefix, orjson.dumps(w), open_end) for w in words
         ]
+        if tool is not None:
+            pieces = [b"%s%s%s" % (prefix, orjson.dumps(d)[:-1], open_end) for d in _tool_deltas(tool, n)]
+        if scenario.thinking:
+            delta = {"index": 0, "delta": {"reasoning_content": scenario.thinking}}
+            pieces.insert(0, b"%s%s%s" % (prefix, orjson.dumps(delta)[:-1], open_end))
         tail = b'%s{"index":0,"delta":{},"logprobs":null,"finish_reason":"%s"}]%s' % (
             prefix,
             finish.encode(),
             end,
         )
         if include_usage and not scenario.omit_usage:
-            tail += b'%s],"usage":%s}\n\n' % (prefix, orjson.dumps(usage_dict(usage)))
+            tail += b'%s],"usage":%s}\n\n' % (prefix, orjson.dumps(usage_json))
         tail += _DONE
         headers["Content-Type"] = SSE_CONTENT_TYPE
         headers["Cache-Control"] = "no-cache"
@@ -185,7 +175,7 @@ class OpenAIShape:
         rid = f"req_fake{self.state.next_id()}"
         try:
             body, scenario = await self._prologue(request, rid)
-        except _Reject as rej:
+        except Reject as rej:
             return rej.response
         if not isinstance(body, dict) or not isinstance(body.get("model"), str):
             return error_response(400, "'model' and 'input' are required.", request_id=rid)
@@ -216,7 +206,7 @@ class OpenAIShape:
         rid = f"req_fake{self.state.next_id()}"
         try:
             await self._prologue(request, rid)
-        except _Reject as rej:
+        except Reject as rej:
             return rej.response
         return web.Response(body=self._models_body, headers={"Content-Type": _JSON, "x-request-id": rid})
 
@@ -224,7 +214,7 @@ class OpenAIShape:
         rid = f"req_fake{self.state.next_id()}"
         try:
             await self._prologue(request, rid)
-        except _Reject as rej:
+        except Reject as rej:
             return rej.response
         model = self._models.get(request.match_info["model"])
         if model is None:
@@ -245,6 +235,24 @@ def usage_dict(usage: Usage) -> dict[str, Any]:
             "rejected_prediction_tokens": 0,
         },
     }
+
+
+def tool_arguments(tool: Any) -> str:
+    """A scenario's ``tool_call.arguments`` (an object or a JSON string) as a JSON string."""
+    args = tool.get("arguments", {})
+    return args if isinstance(args, str) else orjson.dumps(args).decode()
+
+
+def _tool_deltas(tool: Any, n: int) -> list[dict[str, Any]]:
+    """The streamed tool call: name first, then the arguments in two pieces."""
+    args = tool_arguments(tool)
+    half = len(args) // 2
+    head = {"index": 0, "id": f"call_fake{n}", "type": "function"}
+    head["function"] = {"name": str(tool.get("name", "")), "arguments": ""}
+    deltas = [{"index": 0, "delta": {"tool_calls": [head]}}]
+    for piece in (args[:half], args[half:]):
+        deltas.append({"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}})
+    return deltas
 
 
 def prompt_token_estimate(messages: list[Any]) -> int:

@@ -4,7 +4,21 @@ A request may carry a top-level ``"fake": {...}`` object in its JSON body (the o
 ``extra_body``) or an ``x-fake-scenario: <json>`` header; header keys win over body keys.
 Recognised keys: ``usage`` {prompt_tokens, completion_tokens, cached_tokens,
 reasoning_tokens}, ``latency_ms``, ``hang_ms``, ``chunks``, ``chunk_interval_ms``,
-``status``, ``cut_after``, ``omit_usage``, ``fail_first`` {key, times, status}, ``text``.
+``status``, ``cut_after``, ``omit_usage``, ``fail_first`` {key, times, status}, ``text``,
+and, for every wire shape:
+
+* ``native_usage``: the usage object exactly as the answering shape reports it, in that
+  provider's own semantics (OpenAI ``usage``, Anthropic ``usage`` with ``input_tokens``
+  excluding the cache and the ``cache_creation`` 5m/1h split, Gemini ``usageMetadata`` with
+  ``cachedContentTokenCount`` and ``thoughtsTokenCount``);
+* ``usage_steps``: for streams, a list of such objects reported one after another (Anthropic:
+  one cumulative ``message_delta`` each; Gemini: the ``usageMetadata`` of successive chunks,
+  the last on the finishing chunk);
+* ``tool_call`` {name, arguments}: answer with this function call instead of text;
+* ``thinking``: reasoning text sent before the answer (where the shape has a place for it).
+
+A request that goes through a translating gateway loses its ``fake`` object, so the scenario
+may also be written into the prompt text as ``<fake>{...json...}</fake>``.
 """
 
 from __future__ import annotations
@@ -19,6 +33,8 @@ import orjson
 from tollway.fake_upstream.config import FakeConfig
 
 SCENARIO_HEADER = "x-fake-scenario"
+MARKER_OPEN = "<fake>"
+MARKER_CLOSE = "</fake>"
 
 DEFAULT_WORDS: tuple[str, ...] = (
     "The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", "and",
@@ -54,6 +70,10 @@ class Scenario:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     fail_first: FailFirst | None = None
+    native_usage: Mapping[str, Any] | None = None
+    usage_steps: tuple[Mapping[str, Any], ...] | None = None
+    tool_call: Mapping[str, Any] | None = None
+    thinking: str | None = None
 
     @property
     def delay_s(self) -> float:
@@ -114,9 +134,32 @@ def plan_usage(scenario: Scenario, prompt_estimate: int, produced: int) -> Usage
     return Usage(prompt, completion, cached, reasoning)
 
 
-def resolve(base: Scenario, body: Any, header: str | None) -> Scenario:
-    """Apply the body's ``fake`` object and the scenario header (header wins) to ``base``."""
+def from_marker(value: Any) -> Any:
+    """The JSON of the first ``<fake>...</fake>`` found in any string of ``value``."""
+    if isinstance(value, str):
+        start = value.find(MARKER_OPEN)
+        end = value.find(MARKER_CLOSE, start)
+        if start >= 0 and end > start:
+            try:
+                return orjson.loads(value[start + len(MARKER_OPEN) : end])
+            except orjson.JSONDecodeError as exc:
+                raise ScenarioError(f"the <fake> marker is not valid JSON: {exc}") from None
+        return None
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for item in items:
+        found = from_marker(item)
+        if found is not None:
+            return found
+    return None
+
+
+def resolve(base: Scenario, body: Any, header: str | None, raw: bytes | None = None) -> Scenario:
+    """Apply the body's ``fake`` object (else a ``<fake>`` marker in the prompt) and the
+    scenario header (header wins) to ``base``. ``raw`` (the body's bytes) lets a request
+    without a marker skip the search."""
     fake = body.get("fake") if isinstance(body, dict) else None
+    if fake is None and (raw is None or MARKER_OPEN.encode() in raw):
+        fake = from_marker(body)
     if fake is None and header is None:
         return base
     merged: dict[str, Any] = {}
@@ -162,6 +205,7 @@ def _apply(base: Scenario, fake: Mapping[str, Any]) -> Scenario:
         for key in ("cached_tokens", "reasoning_tokens"):
             if key in usage:
                 changes[key] = _opt_int(usage, key) or 0
+    changes.update(_native(fake))
     ff = fake.get("fail_first")
     if ff is not None:
         if not isinstance(ff, dict) or not isinstance(ff.get("key"), str):
@@ -190,3 +234,23 @@ def _opt_int(obj: Mapping[str, Any], key: str) -> int | None:
     if value < 0:
         raise ScenarioError(f"fake.{key} must not be negative")
     return value
+
+
+def _native(fake: Mapping[str, Any]) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for key in ("native_usage", "tool_call"):
+        if key in fake:
+            value = fake[key]
+            if value is not None and not isinstance(value, dict):
+                raise ScenarioError(f"fake.{key} must be an object")
+            changes[key] = value
+    if "usage_steps" in fake:
+        steps = fake["usage_steps"]
+        if steps is not None and (not isinstance(steps, list) or not all(isinstance(s, dict) for s in steps)):
+            raise ScenarioError("fake.usage_steps must be an array of objects")
+        changes["usage_steps"] = tuple(steps) if steps else None
+    if "thinking" in fake:
+        if fake["thinking"] is not None and not isinstance(fake["thinking"], str):
+            raise ScenarioError("fake.thinking must be a string")
+        changes["thinking"] = fake["thinking"]
+    return changes

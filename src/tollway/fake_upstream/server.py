@@ -9,7 +9,11 @@ from collections.abc import Callable
 import orjson
 from aiohttp import web
 
+from tollway.fake_upstream.anthropic_shape import AnthropicShape
 from tollway.fake_upstream.config import FakeConfig
+from tollway.fake_upstream.gemini_shape import GeminiShape
+from tollway.fake_upstream.openai_media import MediaShape
+from tollway.fake_upstream.openai_responses import ResponsesShape
 from tollway.fake_upstream.openai_shape import OpenAIShape
 from tollway.fake_upstream.state import FakeState
 
@@ -24,6 +28,10 @@ def build_app(config: FakeConfig) -> web.Application:
     state = FakeState(config)
     app[STATE_KEY] = state
     OpenAIShape(state).add_routes(app.router)
+    AnthropicShape(state).add_routes(app.router)
+    GeminiShape(state).add_routes(app.router)
+    ResponsesShape(state).add_routes(app.router)
+    MediaShape(state).add_routes(app.router)
 
     async def get_requests(_: web.Request) -> web.Response:
         return web.Response(

@@ -122,6 +122,20 @@ def _tiers(value: Any) -> tuple[LongContextTier, ...]:
     return tuple(sorted(tiers, key=lambda t: t.above_prompt_tokens))
 
 
+def _variants(value: Any) -> tuple[tuple[str, int], ...]:
+    """``{"hd/1024x1792": "0.120", ...}`` -> sorted (key, nano) pairs."""
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise _fail("per_call_variants: expected an object of decimal strings", "per_call_variants")
+    out = []
+    for key, price in value.items():
+        if not isinstance(key, str) or not key.strip():
+            raise _fail("per_call_variants: keys must be non-empty strings", "per_call_variants")
+        out.append((key.strip(), _money(price, f"per_call_variants.{key}")))
+    return tuple(sorted(out))
+
+
 def entry_from_dict(d: Mapping[str, Any], *, version: str | None = None) -> PriceEntry:
     """Parse and validate one price-book entry (bundled JSON, store row or API body).
 
@@ -142,6 +156,9 @@ def entry_from_dict(d: Mapping[str, Any], *, version: str | None = None) -> Pric
         raise _fail("prices: required for mode 'token'", "prices")
     if mode is BillingMode.CALL and per_call is None:
         raise _fail("per_call: required for mode 'call'", "per_call")
+    variants = _variants(d.get("per_call_variants"))
+    if variants and per_call is None:
+        raise _fail("per_call_variants: only per-call entries can have variants", "per_call_variants")
     tiers = _tiers(d.get("tiers"))
     if tiers and tokens is None:
         raise _fail("tiers: only token prices can have long-context tiers", "tiers")
@@ -152,6 +169,7 @@ def entry_from_dict(d: Mapping[str, Any], *, version: str | None = None) -> Pric
         effective_from=_when(d.get("effective_from"), "effective_from"),
         tokens=tokens,
         per_call_nano=per_call,
+        per_call_variants=variants,
         tiers=tiers,
         context_window=_count(d, "context_window", "", 128_000),
         max_output_tokens=_count(d, "max_output_tokens", "", 16_384),
@@ -178,6 +196,8 @@ def entry_to_dict(e: PriceEntry) -> dict[str, Any]:
         out["prices"] = _prices_to_dict(e.tokens)
     if e.per_call_nano is not None:
         out["per_call"] = nano_to_credits(e.per_call_nano)
+    if e.per_call_variants:
+        out["per_call_variants"] = {key: nano_to_credits(v) for key, v in e.per_call_variants}
     out["tiers"] = [
         {"name": t.name, "above_prompt_tokens": t.above_prompt_tokens,
          "prices": _prices_to_dict(t.prices)}

@@ -15,6 +15,7 @@ The deduction is never derived from the rounded official cost. Everything here i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 
 from tollway.money import TOKENS_PER_MTOK, Ratio, div_round_half_up
@@ -39,6 +40,18 @@ def select_tier(entry: PriceEntry, prompt_tokens: int) -> LongContextTier | None
         ):
             chosen = tier
     return chosen
+
+
+@lru_cache(maxsize=1024)
+def with_variant(entry: PriceEntry, *keys: str) -> PriceEntry:
+    """``entry`` priced at the first of ``keys`` it lists in ``per_call_variants`` (e.g.
+    ``"hd/1024x1792"``, then ``"1024x1792"``); unchanged when it lists none of them. The
+    usage record's price snapshot then shows the price the call was charged at."""
+    prices = dict(entry.per_call_variants)
+    for key in keys:
+        if key in prices:
+            return replace(entry, per_call_nano=prices[key])
+    return entry
 
 
 def _token_prices(entry: PriceEntry, prompt_tokens: int) -> tuple[TokenPrices | None, str | None]:

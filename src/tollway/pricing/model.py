@@ -48,6 +48,9 @@ class PriceEntry:
     effective_from: datetime  # timezone-aware UTC
     tokens: TokenPrices | None = None  # for BillingMode.TOKEN
     per_call_nano: int | None = None  # for BillingMode.CALL
+    # per-call price variants, e.g. (("hd/1024x1792", nano), ...): the size / quality an image
+    # model charges differently for; the relay prices a call at its variant (cost.with_variant)
+    per_call_variants: tuple[tuple[str, int], ...] = ()
     tiers: tuple[LongContextTier, ...] = ()
     context_window: int = 128_000
     max_output_tokens: int = 16_384

@@ -30,6 +30,7 @@ class Shape(StrEnum):
     OPENAI_CHAT = "openai-chat"
     ANTHROPIC = "anthropic-messages"
     GEMINI = "gemini"
+    OPENAI_RESPONSES = "openai-responses"  # a surface only: OpenAI channels take it as it is
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,14 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from tollway.errors import NotFound, TollwayError
-from tollway.relay import billing_compat, openai_chat
+from tollway.relay import (
+    anthropic_messages,
+    billing_compat,
+    gemini_generate,
+    openai_chat,
+    openai_operations,
+    openai_responses,
+)
 from tollway.relay.asgi import (
     ClientGone,
     ClientWatch,
@@ -16,7 +23,7 @@ from tollway.relay.asgi import (
     read_body,
     send_json,
 )
-from tollway.relay.envelopes import error_headers, openai_error
+from tollway.relay.envelopes import render_error, surface_of_path
 from tollway.relay.gateway import Gateway, bearer_secret, new_trace_id
 
 log = logging.getLogger("tollway.relay")
@@ -26,7 +33,25 @@ Handler = Callable[[Gateway, str, Scope, bytes, ClientWatch, Send], Awaitable[No
 POST_ROUTES: dict[str, Handler] = {
     "/v1/chat/completions": openai_chat.chat_completions,
     "/v1/embeddings": openai_chat.embeddings,
+    "/v1/responses": openai_responses.responses,
+    "/v1/images/generations": openai_operations.images,
+    "/v1/audio/speech": openai_operations.speech,
+    "/v1/audio/transcriptions": openai_operations.transcriptions,
+    "/v1/rerank": openai_operations.rerank,
+    "/v1/messages": anthropic_messages.messages,
+    "/v1/messages/count_tokens": anthropic_messages.count_tokens,
 }
+
+
+def post_handler(path: str) -> Handler | None:
+    handler = POST_ROUTES.get(path)
+    if (
+        handler is None
+        and ":" in path
+        and path.startswith(("/v1beta/models/", "/v1/models/", "/v1alpha/models/"))
+    ):
+        return gemini_generate.generate  # /{version}/models/{model}:{action}
+    return handler
 
 
 class DataPlane:
@@ -38,20 +63,16 @@ class DataPlane:
         try:
             await self._dispatch(trace_id, scope, receive, send)
         except TollwayError as exc:
-            await send_json(send, exc.status, openai_error(exc, trace_id), error_headers(exc, trace_id))
+            body, headers = render_error(surface_of_path(scope["path"]), exc, trace_id)
+            await send_json(send, exc.status, body, headers)
         except (ConnectionResetError, ClientGone):
             pass  # the client left before we could answer
         except Exception:
             log.exception("unexpected error in %s %s [%s]", scope["method"], scope["path"], trace_id)
-            body = {
-                "error": {
-                    "message": f"internal error (request id: {trace_id})",
-                    "type": "api_error",
-                    "param": None,
-                    "code": "internal_error",
-                }
-            }
-            await send_json(send, 500, body, [(b"x-request-id", trace_id.encode())])
+            body, headers = render_error(
+                surface_of_path(scope["path"]), TollwayError("internal error"), trace_id
+            )
+            await send_json(send, 500, body, headers)
         finally:
             self.gw.biller.abandon(trace_id)
 
@@ -59,7 +80,7 @@ class DataPlane:
         path: str = scope["path"]
         method: str = scope["method"]
         if method == "POST":
-            handler = POST_ROUTES.get(path)
+            handler = post_handler(path)
             if handler is None:
                 raise NotFound(f"no route POST {path}")
             self.gw.ready()

@@ -7,6 +7,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import unquote_to_bytes
 
 import aiohttp
 
@@ -69,7 +70,10 @@ class Gateway:
 
     async def authenticate(self, secret: str | None) -> Caller:
         if not secret:
-            raise AuthenticationFailed("no API key given: send it as 'Authorization: Bearer sk-...'")
+            raise AuthenticationFailed(
+                "no API key given: send it as 'Authorization: Bearer sk-...' "
+                "(or 'x-api-key' for Anthropic clients, 'x-goog-api-key' for Gemini clients)"
+            )
         key = await self.config.key_by_hash(hash_secret(secret))
         if key is None:
             raise AuthenticationFailed("the API key is not valid")
@@ -144,3 +148,15 @@ def bearer_secret(scope: Scope) -> str | None:
         if raw:
             return raw.decode("latin-1").strip()
     return None
+
+
+def goog_secret(scope: Scope) -> str | None:
+    """The key on the Gemini surface: ``x-goog-api-key``, else ``?key=``, else a bearer token."""
+    raw = header(scope, b"x-goog-api-key")
+    if raw:
+        return raw.decode("latin-1").strip()
+    query: bytes = scope.get("query_string") or b""
+    for pair in query.split(b"&"):
+        if pair.startswith(b"key="):
+            return unquote_to_bytes(pair[4:]).decode("latin-1").strip() or None
+    return bearer_secret(scope)

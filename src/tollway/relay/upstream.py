@@ -24,6 +24,7 @@ from tollway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from tollway.providers.base import Target
 
 MAX_ATTEMPTS = 3
 
@@ -63,8 +64,7 @@ class Opened:
 async def open_upstream(
     http: aiohttp.ClientSession,
     channels: list[Channel],
-    path: str,
-    build_body: Callable[[Channel], bytes],
+    prepare: Callable[[Channel], tuple[Target, bytes]],
     *,
     connect_timeout: float,
     first_byte_timeout: float,
@@ -75,11 +75,10 @@ async def open_upstream(
     timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=idle_timeout)
     for channel in order_channels(channels)[:MAX_ATTEMPTS]:
         attempts += 1
-        url = channel.base_url + path
-        headers = {"authorization": f"Bearer {channel.api_key}", "content-type": "application/json"}
+        target, body = prepare(channel)
         try:
             resp = await asyncio.wait_for(
-                http.post(url, data=build_body(channel), headers=headers, timeout=timeout),
+                http.post(target.url, data=body, headers=target.headers, timeout=timeout),
                 first_byte_timeout,
             )
         except TimeoutError:
@@ -121,7 +120,10 @@ def _error_text(body: bytes) -> tuple[str, str | None]:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError:
         return (body[:300].decode("utf-8", "replace") or "no details"), None
+    # OpenAI {"error": {message, code}}, Anthropic {"error": {type, message}},
+    # Gemini {"error": {code: 400, message, status}}
     err = doc.get("error", doc) if isinstance(doc, dict) else {}
     if isinstance(err, dict):
-        return str(err.get("message") or "no details"), (str(err["code"]) if err.get("code") else None)
+        code = err.get("code") if isinstance(err.get("code"), str) else err.get("type") or err.get("status")
+        return str(err.get("message") or "no details"), (str(code) if code else None)
     return str(err), None

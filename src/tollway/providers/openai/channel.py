@@ -17,6 +17,7 @@ from tollway.pricing import normalize
 from tollway.pricing.model import Usage
 from tollway.providers import sse
 from tollway.providers.base import ClientHints, Json, Shape, Target
+from tollway.providers.openai import operations
 
 DONE = object()  # the payload of ``data: [DONE]``
 
@@ -83,12 +84,7 @@ class OpenAIChatChannel:
 
     def target(self, base_url: str, api_key: str, model: str, *, stream: bool, hints: ClientHints) -> Target:
         del model, stream, hints
-        headers = {"content-type": "application/json"}
-        if ".openai.azure.com" in base_url:
-            headers["api-key"] = api_key
-        else:
-            headers["authorization"] = f"Bearer {api_key}"
-        return Target(base_url.rstrip("/") + "/chat/completions", headers)
+        return operations.target(base_url, api_key, "/chat/completions")
 
     def passthrough_body(self, body: Json, model: str, *, stream: bool) -> Json:
         body["model"] = model
