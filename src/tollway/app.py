@@ -127,7 +127,6 @@ class TollwayApp:
         http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60),
             auto_decompress=True,
-            skip_auto_headers=("User-Agent",),
         )
         self.gateway = Gateway(s, config, biller, Limiter(), http)
         self.data_plane = DataPlane(self.gateway)

@@ -194,7 +194,8 @@ class Biller:
             on_commit=lambda: self.wallets.commit_pending(deltas),
         )
         try:
-            await asyncio.wait_for(asyncio.shield(fut), self._deadline)
+            async with asyncio.timeout(self._deadline):
+                await asyncio.shield(fut)
         except BatchRefused:
             self.wallets.mark_stale(facts.owner_id)  # memory applied a spend the store refused
             raise

@@ -91,12 +91,14 @@ class ClientWatch:
     async def race(self, aw: Awaitable[T]) -> T:
         if self.gone.is_set():
             raise ClientGone
-        task = asyncio.ensure_future(aw)
+        # Cancel the calling task itself on disconnect (no extra task per awaited step).
+        task = asyncio.current_task()
+        assert task is not None
         self._callbacks.append(task.cancel)
         try:
-            return await task
+            return await aw
         except asyncio.CancelledError:
-            if self.gone.is_set():
+            if self.gone.is_set() and task.uncancel() == 0:
                 raise ClientGone from None
             raise
         finally:
