@@ -45,5 +45,19 @@ def build_control_app(deps: ControlDeps) -> FastAPI:
     for router in payment_routers(deps, auth):
         app.include_router(router)
     install_error_handlers(app)
+    mount_console(app, deps)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def mount_console(app: FastAPI, deps: ControlDeps) -> None:
+    """The web console (src/tollway/console) at ``/console``; ``/`` leads there."""
+    from fastapi.responses import RedirectResponse
+
+    from tollway.console import build_console
+
+    app.mount("/console", build_console(deps))
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/console/", status_code=303)
