@@ -13,21 +13,30 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tollway import providers
 from tollway.billing.biller import Biller
 from tollway.billing.wallets import WalletCache
 from tollway.billing.writer import SettlementWriter
 from tollway.catalog.cache import ConfigCache
+from tollway.catalog.model import Channel
 from tollway.ledger import chart
 from tollway.limits.limiter import Limiter
+from tollway.observability import logs
+from tollway.observability.metrics import Metrics
 from tollway.payments.jobs import start_payment_jobs
+from tollway.providers import translate
+from tollway.providers.base import ClientHints, Shape
 from tollway.relay.app import DataPlane
 from tollway.relay.asgi import Receive, Scope, Send, send_json
 from tollway.relay.gateway import Gateway
+from tollway.relay.upstream import _error_text
+from tollway.routing.breaker import BreakerPolicy, BreakerState
+from tollway.routing.health import ChannelHealth, ChannelTransition, Outcome, classify
 from tollway.settings import Settings
-from tollway.store import ledger_repo
+from tollway.store import config_repo, ledger_repo
 from tollway.store.db import make_engine, migrate
 from tollway.store.secret_box import SecretBox
 from tollway.store.tables import holds, ledger_transfers
@@ -35,6 +44,8 @@ from tollway.store.tables import holds, ledger_transfers
 log = logging.getLogger("tollway")
 
 DATA_PLANE_PREFIXES = ("/v1/", "/v1beta/", "/dashboard/")
+OPS_PATHS = ("/metrics", "/healthz", "/readyz")
+PROMETHEUS_CT = b"text/plain; version=0.0.4; charset=utf-8"
 
 
 class TollwayApp:
@@ -48,6 +59,24 @@ class TollwayApp:
         self._tasks: list[asyncio.Task[None]] = []
         self._ledger_hwm = 0
         self._wake = asyncio.Event()
+        s = self.settings
+        self.metrics = Metrics()
+        self.health = ChannelHealth(
+            BreakerPolicy(
+                consecutive_failures=s.breaker_consecutive_failures,
+                failure_rate=s.breaker_failure_rate,
+                min_calls=s.breaker_min_calls,
+                window_s=s.breaker_window_s,
+                open_s=s.breaker_open_s,
+                max_open_s=s.breaker_max_open_s,
+            ),
+            on_transition=self._on_transition,
+        )
+        self._stopping = False
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._side_tasks: set[asyncio.Task[None]] = set()
 
     def _build_control(self) -> Any:
         from tollway.api import ControlDeps, build_control_app
@@ -62,17 +91,28 @@ class TollwayApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http" and scope["path"].startswith(DATA_PLANE_PREFIXES):
-            if self.data_plane is None:
+            if self.data_plane is None or self._stopping:
+                starting = self.data_plane is None and not self._stopping
                 body = {
                     "error": {
-                        "message": "Tollway is starting",
+                        "message": "Tollway is starting" if starting else "Tollway is shutting down",
                         "type": "overloaded_error",
-                        "code": "starting",
+                        "code": "starting" if starting else "shutting_down",
                     }
                 }
-                await send_json(send, 503, body, [(b"retry-after", b"1")])
+                await send_json(send, 503, body, [(b"retry-after", b"1" if starting else b"2")])
                 return
-            await self.data_plane(scope, receive, send)
+            self._inflight += 1
+            self._idle.clear()
+            try:
+                await self.data_plane(scope, receive, send)
+            finally:
+                self._inflight -= 1
+                if self._inflight == 0:
+                    self._idle.set()
+            return
+        if kind == "http" and scope["path"] in OPS_PATHS:
+            await self._ops(scope["path"], send)
             return
         if kind == "lifespan":
             await self._lifespan(receive, send)
@@ -128,29 +168,234 @@ class TollwayApp:
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60),
             auto_decompress=True,
         )
-        self.gateway = Gateway(s, config, biller, Limiter(), http)
+        self.gateway = Gateway(s, config, biller, Limiter(), http, health=self.health, metrics=self.metrics)
         self.data_plane = DataPlane(self.gateway)
+        self.metrics.watch(
+            "tollway_holds_in_flight", "Holds open right now (calls in progress)", lambda: len(biller.holds)
+        )
+        self.metrics.watch(
+            "tollway_settlement_queue_depth", "Settlements waiting for their commit", lambda: writer.depth
+        )
+        self.metrics.watch(
+            "tollway_settlement_writer_healthy", "1 while settlements commit", lambda: float(writer.healthy)
+        )
         self._tasks = [
+            asyncio.get_running_loop().create_task(self._probe_loop(), name="channel-prober"),
+            asyncio.get_running_loop().create_task(self._db_watch_loop(), name="db-watch"),
             asyncio.get_running_loop().create_task(self._refresh_loop(), name="refresh"),
             asyncio.get_running_loop().create_task(self._sweep_loop(), name="hold-sweeper"),
             start_payment_jobs(self.engine, self.box, s, self.request_refresh),  # FX + reconciliation
         ]
 
     async def stop(self) -> None:
+        """Graceful shutdown: refuse new data-plane calls (503), let in-flight calls finish up to
+        ``shutdown_grace_s``, void the holds still open, flush every record, close."""
+        self._stopping = True
         gw = self.gateway
         if gw is not None:
             gw.accepting = False
+        if self._inflight:
+            log.info("shutting down: waiting for %d call(s) in flight", self._inflight)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.shutdown_grace_s):
+                    await self._idle.wait()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._side_tasks:  # audit entries and alerts of the last transitions
+            await asyncio.wait(list(self._side_tasks), timeout=2.0)
+            for task in list(self._side_tasks):
+                task.cancel()
         if gw is not None:
             for trace_id in list(gw.biller.holds_trace_ids()):
                 gw.biller.abandon(trace_id)
-            await gw.biller.writer.stop()
+            try:
+                async with asyncio.timeout(self.settings.settlement_deadline_s):
+                    await gw.biller.writer.stop()
+            except TimeoutError:
+                log.error("shutdown: settlements could not be flushed in time; holds expire by timeout")
             await gw.http.close()
         await self.engine.dispose()
+
+    # ------------------------------------------------------------------ operations endpoints
+
+    async def _ops(self, path: str, send: Send) -> None:
+        if path == "/healthz":
+            await send_json(send, 200, {"status": "ok"}, [])
+            return
+        if path == "/metrics":
+            self._export_channel_states()
+            body = self.metrics.render()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", PROMETHEUS_CT),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        checks = await self.readiness()
+        ok = all(checks.values())
+        headers = [] if ok else [(b"retry-after", b"5")]
+        await send_json(send, 200 if ok else 503, {"ready": ok, "checks": checks}, headers)
+
+    async def readiness(self) -> dict[str, bool]:
+        gw = self.gateway
+        checks = {
+            "started": gw is not None,
+            "accepting": gw is not None and gw.accepting and not self._stopping,
+            "settlement_writer": gw is not None and gw.biller.writer.healthy,
+            "database": await self._ping_db(),
+        }
+        return checks
+
+    async def _ping_db(self) -> bool:
+        try:
+            async with asyncio.timeout(2.0), self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            log.debug("database ping failed", exc_info=True)
+            return False
+
+    async def _db_watch_loop(self) -> None:
+        """Keep ``Gateway.db_ok`` current, so calls get 503 at once while the database is away
+        (not after waiting for a settlement that cannot commit)."""
+        assert self.gateway is not None
+        gw = self.gateway
+        while True:
+            await asyncio.sleep(self.settings.db_check_interval_s)
+            ok = await self._ping_db()
+            if ok != gw.db_ok:
+                log.warning("database %s", "reachable again" if ok else "unreachable: refusing new calls")
+                gw.db_ok = ok
+
+    def _export_channel_states(self) -> None:
+        gw = self.gateway
+        if gw is None:
+            return
+        gauge = self.metrics.channel_state
+        for channel in gw.config.channels:
+            current = self.health.state(channel)
+            for st in BreakerState:
+                gauge.labels(channel.name, st.value).set(1.0 if st is current else 0.0)
+
+    # ------------------------------------------------------------------ channel health
+
+    def _on_transition(self, ct: ChannelTransition) -> None:
+        t = ct.transition
+        self.metrics.channel_transitions.labels(ct.channel.name, t.after.value).inc()
+        for st in BreakerState:
+            self.metrics.channel_state.labels(ct.channel.name, st.value).set(1.0 if st is t.after else 0.0)
+        log.warning(
+            "channel %s: %s -> %s (%s)",
+            ct.channel.name,
+            t.before.value,
+            t.after.value,
+            t.reason,
+            extra={"channel_id": ct.channel.id, "event": "channel.state"},
+        )
+        self._spawn(self._publish_transition(ct))
+
+    def _spawn(self, coro: Any) -> None:
+        try:
+            task = asyncio.get_running_loop().create_task(coro)
+        except RuntimeError:  # no loop (unit use): nothing to publish to
+            coro.close()
+            return
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    async def _publish_transition(self, ct: ChannelTransition) -> None:
+        t = ct.transition
+        doc = {
+            "event": "channel.state",
+            "channel_id": ct.channel.id,
+            "channel": ct.channel.name,
+            "before": t.before.value,
+            "after": t.after.value,
+            "reason": t.reason,
+            "at": datetime.now(UTC).isoformat(),
+        }
+        try:
+            async with self.engine.begin() as conn:
+                await config_repo.write_audit(
+                    conn,
+                    actor="tollway",
+                    action="channel.state",
+                    target=f"channel:{ct.channel.id}",
+                    reason=t.reason,
+                    before={"state": t.before.value},
+                    after={"state": t.after.value},
+                )
+        except Exception:
+            log.warning("could not write the audit entry of a channel state change", exc_info=True)
+        url = self.settings.alert_webhook_url
+        gw = self.gateway
+        if url and gw is not None:
+            try:
+                async with gw.http.post(url, json=doc, timeout=aiohttp.ClientTimeout(total=5)) as resp:
+                    await resp.read()
+            except Exception:
+                log.warning("alert webhook %s failed", url, exc_info=True)
+
+    async def _probe_loop(self) -> None:
+        assert self.gateway is not None
+        gw = self.gateway
+        interval = self.settings.probe_interval_s
+        if interval <= 0:
+            return
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                due = gw.health.due_probes([c for c in gw.config.channels if c.enabled])
+                if due:
+                    await asyncio.gather(*(self.probe(c) for c in due))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("channel probe round failed; will retry", exc_info=True)
+
+    async def probe(self, channel: Channel) -> Outcome:
+        """One real 1-token call to ``channel``; its outcome goes to the channel's breaker."""
+        assert self.gateway is not None
+        gw = self.gateway
+        outcome, reason = Outcome.FAILED, "probe failed"
+        try:
+            model = min(channel.models)
+            upstream = channel.upstream_model(model)
+            adapter = providers.adapter_for(channel.type)
+            chat = {"model": model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
+            if adapter.shape is Shape.OPENAI_CHAT:
+                body = adapter.passthrough_body(chat, upstream, stream=False)
+            else:
+                pivot = translate.request_to_pivot(Shape.OPENAI_CHAT, chat, model)
+                body = translate.request_from_pivot(
+                    adapter.shape, pivot, model=upstream, stream=False, max_output=1
+                )
+            target = adapter.target(
+                channel.base_url, channel.api_key, upstream, stream=False, hints=ClientHints()
+            )
+            async with asyncio.timeout(self.settings.probe_timeout_s):
+                async with gw.http.post(target.url, json=body, headers=target.headers) as resp:
+                    status = resp.status
+                    raw = await resp.read()
+            code = _error_text(raw)[1] if status >= 400 else None
+            outcome = classify(status, code)
+            reason = f"probe: HTTP {status}" + (f" {code}" if code else "")
+        except asyncio.CancelledError:
+            gw.health.cancel_probe(channel)
+            raise
+        except Exception as exc:
+            reason = f"probe: {type(exc).__name__}"
+        gw.health.record(channel, outcome, reason)
+        return outcome
 
     async def _refresh_loop(self) -> None:
         assert self.gateway is not None
@@ -218,9 +463,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
         )
     if workers > 1:
         raise SystemExit("several workers per node are not supported yet; run one worker per node")
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     uvicorn.run(
         create_app(settings),
         host=host or settings.host,
@@ -230,4 +473,6 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
         lifespan="on",
         access_log=False,
         log_level=settings.log_level,
+        log_config=None,  # our handler on the root logger (logs.configure) formats uvicorn's too
+        timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_s)),
     )

@@ -48,6 +48,30 @@ class Settings(BaseSettings):
     upstream_connect_timeout_s: float = 10.0
     upstream_first_byte_timeout_s: float = 120.0
     upstream_idle_timeout_s: float = 300.0
+    # Failover: at most this many channels are tried for one call (before the first byte only).
+    upstream_max_attempts: int = 3
+
+    # Circuit breakers, one per channel credential (docs/reliability.md, DESIGN.md §7).
+    breaker_consecutive_failures: int = 5
+    breaker_failure_rate: float = 0.5
+    breaker_min_calls: int = 20
+    breaker_window_s: float = 60.0
+    breaker_open_s: float = 30.0
+    breaker_max_open_s: float = 600.0
+    # How often open or disabled credentials are probed with a real 1-token call (0 = never).
+    probe_interval_s: float = 10.0
+    probe_timeout_s: float = 15.0
+    # Channel state changes are POSTed here as JSON (best effort) when set.
+    alert_webhook_url: str | None = None
+
+    # The database is pinged this often; while it does not answer, new calls get 503 at once.
+    db_check_interval_s: float = 1.0
+
+    # Graceful shutdown: in-flight calls get this long to finish after SIGTERM.
+    shutdown_grace_s: float = 20.0
+    # Log lines as JSON objects ("json") or plain text ("text").
+    log_format: str = "text"
+
     # Streams wait this long for their settlement to commit before failing closed.
     settlement_deadline_s: float = 30.0
 

@@ -164,6 +164,8 @@ class Stack:
     server: Proc | None = None
     fake: Proc | None = None
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    server_env: dict[str, str] = field(default_factory=dict)  # extra TOLLWAY_* for the server
+    data_dir: Path | None = None
 
     # ---- clients
     def client(self, secret: str, **kw: Any) -> openai.OpenAI:
@@ -247,17 +249,30 @@ class Stack:
         self.prov = make_provisioner(self.db_url, data_dir)
         self.p.prepare()
         self.channels = provision_base(self.p, f"{self.fake_url}/v1")
+        self.data_dir = data_dir
+        self.start_server(port)
+        self._wait_ready(self.fake, f"{self.fake_url}/_fake/stats", 200)
+        self._wait_ready(self.server, f"{self.url}/v1/models", 401)
+        return self
+
+    def start_server(self, port: int, log_name: str = "server.log") -> Proc:
+        """Start (or restart, after :meth:`Proc.stop` or a kill) the Tollway server on ``port``."""
+        assert self.data_dir is not None
         env = clean_env(
-            TOLLWAY_DATA_DIR=str(data_dir),
-            TOLLWAY_DATABASE_URL=self.db_url,
-            TOLLWAY_SECRET_KEY=SECRET_KEY,
-            TOLLWAY_HOST="127.0.0.1",
-            TOLLWAY_PORT=str(port),
-            TOLLWAY_REFRESH_INTERVAL_S="0.2",
-            TOLLWAY_HOLD_TIMEOUT_S="5",
-            TOLLWAY_HOLD_SWEEP_INTERVAL_S="0.5",
-            TOLLWAY_UPSTREAM_FIRST_BYTE_TIMEOUT_S="2",
+            **{
+                "TOLLWAY_DATA_DIR": str(self.data_dir),
+                "TOLLWAY_DATABASE_URL": self.db_url,
+                "TOLLWAY_SECRET_KEY": SECRET_KEY,
+                "TOLLWAY_HOST": "127.0.0.1",
+                "TOLLWAY_PORT": str(port),
+                "TOLLWAY_REFRESH_INTERVAL_S": "0.2",
+                "TOLLWAY_HOLD_TIMEOUT_S": "5",
+                "TOLLWAY_HOLD_SWEEP_INTERVAL_S": "0.5",
+                "TOLLWAY_UPSTREAM_FIRST_BYTE_TIMEOUT_S": "2",
+                **self.server_env,
+            }
         )
+        self.url = f"http://127.0.0.1:{port}"
         self.server = Proc(
             "tollway server",
             [
@@ -266,11 +281,13 @@ class Stack:
                 "from tollway.app import serve; from tollway.settings import Settings; serve(Settings())",
             ],
             env,
-            self.workdir / "server.log",
+            self.workdir / log_name,
         )
-        self._wait_ready(self.fake, f"{self.fake_url}/_fake/stats", 200)
+        return self.server
+
+    def wait_server(self) -> None:
+        assert self.server is not None
         self._wait_ready(self.server, f"{self.url}/v1/models", 401)
-        return self
 
     def _wait_ready(self, proc: Proc, url: str, expected: int) -> None:
         def check() -> bool | None:
@@ -296,8 +313,10 @@ class Stack:
 
 
 @contextlib.contextmanager
-def running_stack(backend: str, db_url: str, workdir: Path) -> Iterator[Stack]:
-    stack = Stack(backend, db_url, workdir)
+def running_stack(
+    backend: str, db_url: str, workdir: Path, server_env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    stack = Stack(backend, db_url, workdir, server_env=dict(server_env or {}))
     try:
         yield stack.start()
     finally:

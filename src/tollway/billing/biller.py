@@ -44,6 +44,8 @@ class CallFacts:
     client_ip: str | None
     started_at: datetime
     channel_id: str | None = None
+    attempts: str | None = None  # JSON: the upstream attempts (channel, outcome, status, ms)
+    charged_nano: int = 0  # set by settle: what the call deducted (for the metrics)
 
 
 class Biller:
@@ -164,6 +166,7 @@ class Biller:
             )
             deltas.append((self._revenue, amount))
         self.wallets.add_key_spend(facts.key_id, amount)
+        facts.charged_nano = amount
         row = usage_row(
             facts,
             self.snapshot(entry),
@@ -317,5 +320,6 @@ def usage_row(
         "latency_ms": latency_ms,
         "ttft_ms": ttft_ms,
         "channel_id": facts.channel_id,
+        "attempts": facts.attempts,
         "client_ip": facts.client_ip,
     }

@@ -26,6 +26,7 @@ class ConfigCache:
         self.version = -1
         self.groups: dict[str, Group] = {}
         self.channels: list[Channel] = []
+        self._routes: dict[tuple[str, str], list[Channel]] = {}
         self.prices: PriceBook = PriceBook.bundled()
         self._keys: dict[str, ApiKey | None] = {}
         self._accounts: dict[str, Account | None] = {}
@@ -43,6 +44,7 @@ class ConfigCache:
                 overrides = await repo.list_price_overrides(conn)
             self.groups = groups
             self.channels = channels
+            self._routes = _routes(channels, groups)
             self.prices = PriceBook.bundled().with_overrides(overrides)
             self._keys = {}
             self._accounts = {}
@@ -68,7 +70,12 @@ class ConfigCache:
         return account
 
     def channels_for(self, model: str, group: str) -> list[Channel]:
-        return [c for c in self.channels if c.serves(model, group)]
+        """Enabled channels serving ``model`` to ``group``, precomputed at refresh. Callers must
+        not mutate the list (copy it first)."""
+        found = self._routes.get((model, group))
+        if found is not None:
+            return found
+        return [c for c in self.channels if c.serves(model, group)]  # a group unknown at refresh
 
     def models_for(self, group: Group, key: ApiKey) -> list[str]:
         """Models a key may call: priced, served by a channel of its group, allowed by both."""
@@ -84,3 +91,14 @@ class ConfigCache:
             for m in served
             if group.allows(m) and key.allows_model(m) and self.prices.lookup(m, now) is not None
         )
+
+
+def _routes(channels: list[Channel], groups: dict[str, Group]) -> dict[tuple[str, str], list[Channel]]:
+    routes: dict[tuple[str, str], list[Channel]] = {}
+    for c in channels:
+        if not c.enabled:
+            continue
+        for group in c.groups or groups.keys():
+            for model in c.models:
+                routes.setdefault((model, group), []).append(c)
+    return routes

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from tollway.errors import NotFound, TollwayError
+from tollway.observability.logs import trace_id_var
 from tollway.relay import (
     anthropic_messages,
     billing_compat,
@@ -60,6 +61,7 @@ class DataPlane:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         trace_id = new_trace_id()
+        token = trace_id_var.set(trace_id)
         try:
             await self._dispatch(trace_id, scope, receive, send)
         except TollwayError as exc:
@@ -75,6 +77,7 @@ class DataPlane:
             await send_json(send, 500, body, headers)
         finally:
             self.gw.biller.abandon(trace_id)
+            trace_id_var.reset(token)
 
     async def _dispatch(self, trace_id: str, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]

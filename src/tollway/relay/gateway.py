@@ -7,6 +7,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import aiohttp
@@ -17,8 +18,10 @@ from tollway.catalog.cache import ConfigCache
 from tollway.catalog.model import Channel
 from tollway.errors import AuthenticationFailed, ModelNotFound, PermissionDenied, ServiceUnavailable
 from tollway.limits.limiter import Limiter
+from tollway.observability.metrics import Metrics
 from tollway.pricing.model import PriceEntry
 from tollway.relay.asgi import Scope, header
+from tollway.routing.health import ChannelHealth
 from tollway.settings import Settings
 
 
@@ -45,6 +48,8 @@ class Call:
     entry: PriceEntry
     channels: list[Channel]
     started: float = field(default_factory=time.monotonic)
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # upstream attempts, for the record
+    ttft_ms: int | None = None
 
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
@@ -58,11 +63,14 @@ class Gateway:
     limiter: Limiter
     http: aiohttp.ClientSession
     accepting: bool = True
+    db_ok: bool = True  # the app's database watch: False while the database does not answer
+    health: ChannelHealth = field(default_factory=ChannelHealth)
+    metrics: Metrics | None = None
 
     def ready(self) -> None:
         if not self.accepting:
             raise ServiceUnavailable("Tollway is shutting down; retry on another node", retry_after_s=2)
-        if not self.biller.writer.healthy:
+        if not self.db_ok or not self.biller.writer.healthy:
             raise ServiceUnavailable(
                 "billing storage is unavailable, so no call can be billed right now",
                 retry_after_s=5,

@@ -9,6 +9,7 @@ body is passed through (same shape: only the model name and, for OpenAI streams,
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,8 +108,72 @@ async def run(
     watch: ClientWatch,
     send: Send,
 ) -> Usage | None:
+    """One call, recorded in the metrics at its end (whatever the outcome)."""
+    if gw.metrics is None:
+        return await _run(gw, trace_id, scope, sc, secret, watch, send, [])
+    started = time.monotonic()
+    holder: list[Call] = []
+    status, code = "200", ""
+    usage: Usage | None = None
+    try:
+        usage = await _run(gw, trace_id, scope, sc, secret, watch, send, holder)
+        return usage
+    except TollwayError as exc:
+        status, code = str(exc.status), exc.code
+        raise
+    except ClientGone:
+        status, code = "499", "client_disconnected"
+        raise
+    except BaseException:
+        status, code = "500", "internal_error"
+        raise
+    finally:
+        _observe(gw, sc, holder[0] if holder else None, usage, status, code, started)
+
+
+def _observe(
+    gw: Gateway, sc: SurfaceCall, call: Call | None, usage: Usage | None, status: str, code: str, t0: float
+) -> None:
+    m = gw.metrics
+    if m is None:
+        return
+    surface = sc.surface.value
+    group = call.facts.group_name if call is not None else ""
+    m.requests.labels(surface, sc.model, group, status).inc()
+    if code:
+        m.errors.labels(surface, code).inc()
+    m.latency.labels(surface, "true" if sc.stream else "false").observe(time.monotonic() - t0)
+    if call is None:
+        return
+    if call.ttft_ms is not None:
+        m.ttft.labels(surface).observe(call.ttft_ms / 1000)
+    if usage is not None:
+        for category, n in (
+            ("input", usage.input_tokens),
+            ("cache_read", usage.cache_read_tokens),
+            ("cache_write", usage.cache_write_5m_tokens + usage.cache_write_1h_tokens),
+            ("output", usage.output_tokens),
+            ("reasoning", usage.reasoning_tokens),
+        ):
+            if n:
+                m.tokens.labels(sc.model, group, category).inc(n)
+    if call.facts.charged_nano:
+        m.credits.labels(call.facts.model_billed, group).inc(call.facts.charged_nano)
+
+
+async def _run(
+    gw: Gateway,
+    trace_id: str,
+    scope: Scope,
+    sc: SurfaceCall,
+    secret: str | None,
+    watch: ClientWatch,
+    send: Send,
+    holder: list[Call],
+) -> Usage | None:
     caller = await gw.authenticate(secret)
     call = gw.open_call(trace_id, caller, sc.model, endpoint=sc.endpoint, stream=sc.stream, scope=scope)
+    holder.append(call)
     if sc.variant_keys:
         call.entry = cost.with_variant(call.entry, *sc.variant_keys)
     entry = call.entry
@@ -190,19 +255,36 @@ async def _open(gw: Gateway, call: Call, watch: ClientWatch, prepare: Any) -> Op
                 connect_timeout=s.upstream_connect_timeout_s,
                 first_byte_timeout=s.upstream_first_byte_timeout_s,
                 idle_timeout=s.upstream_idle_timeout_s,
+                health=gw.health,
+                attempts_log=call.attempts,
+                max_attempts=s.upstream_max_attempts,
             )
         )
     except ClientGone:
+        _note_attempts(gw, call)
         _void(gw, call, "client_disconnected", 499, None)
         raise
     except UpstreamClientError as exc:
+        _note_attempts(gw, call)
         _void(gw, call, "upstream_rejected", exc.status, exc.code)
         raise PassThroughError(exc.status, exc.message, exc.code) from exc
     except TollwayError as exc:
+        _note_attempts(gw, call)
         _void(gw, call, "upstream_failed", exc.status, exc.code)
         raise
     call.facts.channel_id = opened.channel.id
+    _note_attempts(gw, call)
     return opened
+
+
+def _note_attempts(gw: Gateway, call: Call) -> None:
+    if not call.attempts:
+        return
+    call.facts.attempts = orjson.dumps(call.attempts).decode()
+    if gw.metrics is not None:
+        counter = gw.metrics.upstream_attempts
+        for a in call.attempts:
+            counter.labels(a["name"], a["outcome"]).inc()
 
 
 async def _relay_json(
@@ -234,7 +316,7 @@ async def _relay_json(
         answer = _json_object(data) if "json" in content_type else None
         told = None if answer is None else op.usage_of(answer)
         usage = told or sc.fallback_usage or estimated_usage(sc.expected, "")
-        latency = call.elapsed_ms()
+        latency = call.ttft_ms = call.elapsed_ms()
         await gw.biller.settle(call.facts, call.entry, usage, latency_ms=latency, ttft_ms=latency)
         await send_bytes(send, 200, data, [(b"content-type", content_type.encode("latin-1")), *headers])
         return usage
@@ -250,7 +332,7 @@ async def _relay_json(
     if reader.shape is not sc.surface:
         pivot = translate.response_to_pivot(reader.shape, doc)
         data = translate.response_from_pivot(sc.surface, pivot, usage, sc.model)
-    latency = call.elapsed_ms()
+    latency = call.ttft_ms = call.elapsed_ms()
     await gw.biller.settle(call.facts, call.entry, usage, latency_ms=latency, ttft_ms=latency)
     await send_bytes(send, 200, data, [JSON_CT, *headers])
     return usage

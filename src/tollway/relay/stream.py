@@ -91,7 +91,7 @@ async def relay_stream(
         try:
             async for chunk in resp.content.iter_any():
                 if ttft_ms is None:
-                    ttft_ms = int((time.monotonic() - call.started) * 1000)
+                    ttft_ms = call.ttft_ms = int((time.monotonic() - call.started) * 1000)
                 await forward(pump.feed(chunk))
                 if tap.done:
                     break

@@ -9,9 +9,10 @@ yet, so the call is still one call with one hold and one trace ID.
 from __future__ import annotations
 
 import asyncio
-import random
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import orjson
@@ -25,23 +26,11 @@ from tollway.errors import (
     UpstreamUnavailable,
 )
 from tollway.providers.base import Target
+from tollway.routing.health import ChannelHealth, Outcome, classify, order_channels
+
+__all__ = ["MAX_ATTEMPTS", "Opened", "UpstreamClientError", "open_upstream", "order_channels"]
 
 MAX_ATTEMPTS = 3
-
-
-def order_channels(channels: list[Channel], rng: random.Random | None = None) -> list[Channel]:
-    pick = rng or random
-    tiers: dict[int, list[Channel]] = {}
-    for c in channels:
-        tiers.setdefault(c.priority, []).append(c)
-    ordered: list[Channel] = []
-    for prio in sorted(tiers, reverse=True):
-        pool = list(tiers[prio])
-        while pool:
-            chosen = pick.choices(pool, weights=[max(c.weight, 1) for c in pool])[0]
-            pool.remove(chosen)
-            ordered.append(chosen)
-    return ordered
 
 
 @dataclass(slots=True)
@@ -59,6 +48,7 @@ class Opened:
     response: aiohttp.ClientResponse
     channel: Channel
     attempts: int
+    log: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def open_upstream(
@@ -69,35 +59,58 @@ async def open_upstream(
     connect_timeout: float,
     first_byte_timeout: float,
     idle_timeout: float,
+    health: ChannelHealth | None = None,
+    attempts_log: list[dict[str, Any]] | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
 ) -> Opened:
-    last: TollwayError = UpstreamError("no upstream channel could be reached")
+    """Open the call on the first channel that answers; ``attempts_log`` receives one entry per
+    attempt (channel, outcome, HTTP status, milliseconds) for the usage record."""
+    last: TollwayError | None = None
     attempts = 0
+    log = attempts_log if attempts_log is not None else []
     timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=idle_timeout)
-    for channel in order_channels(channels)[:MAX_ATTEMPTS]:
+    ordered = health.order(channels) if health is not None else order_channels(channels)
+    for channel in ordered[:max_attempts]:
         attempts += 1
+        if health is not None:
+            health.before_attempt(channel)
         target, body = prepare(channel)
+        t0 = time.monotonic()
         try:
-            resp = await asyncio.wait_for(
-                http.post(target.url, data=body, headers=target.headers, timeout=timeout),
-                first_byte_timeout,
-            )
+            async with asyncio.timeout(first_byte_timeout):
+                resp = await http.post(target.url, data=body, headers=target.headers, timeout=timeout)
+        except asyncio.CancelledError:
+            if health is not None:
+                health.cancel_probe(channel)
+            raise
         except TimeoutError:
             last = UpstreamTimeout(f"upstream {channel.name!r} did not answer within {first_byte_timeout:g}s")
+            _note(health, log, channel, Outcome.FAILED, "timeout", None, t0)
             continue
         except aiohttp.ClientError as exc:
             last = UpstreamError(f"could not reach upstream {channel.name!r}: {type(exc).__name__}")
+            _note(health, log, channel, Outcome.FAILED, type(exc).__name__, None, t0)
             continue
-        if resp.status < 400:
-            return Opened(resp, channel, attempts)
-        body = await _read_error(resp)
         status = resp.status
+        if status < 400:
+            _note(health, log, channel, Outcome.OK, "ok", status, t0)
+            return Opened(resp, channel, attempts, log)
+        try:
+            raw = await _read_error(resp)
+        except asyncio.CancelledError:
+            resp.release()
+            if health is not None:
+                health.cancel_probe(channel)
+            raise
         resp.release()
-        message, code = _error_text(body)
+        message, code = _error_text(raw)
+        outcome = classify(status, code)
+        _note(health, log, channel, outcome, f"HTTP {status}" + (f" {code}" if code else ""), status, t0)
         if status in (429, 503, 529):
             last = UpstreamUnavailable(f"upstream {channel.name!r} is overloaded (HTTP {status}): {message}")
         elif status >= 500:
             last = UpstreamError(f"upstream {channel.name!r} failed (HTTP {status}): {message}")
-        elif status in (401, 403):
+        elif status in (401, 402, 403):
             last = UpstreamError(
                 f"upstream {channel.name!r} refused the gateway's credential (HTTP {status})"
             )
@@ -105,7 +118,30 @@ async def open_upstream(
             raise InvalidRequest(f"upstream refused the request as too large: {message}")
         else:
             raise UpstreamClientError(status, message, code)
-    raise last
+    raise last if last is not None else UpstreamError("no upstream channel could be reached")
+
+
+def _note(
+    health: ChannelHealth | None,
+    log: list[dict[str, Any]],
+    channel: Channel,
+    outcome: Outcome,
+    reason: str,
+    status: int | None,
+    t0: float,
+) -> None:
+    if health is not None:
+        health.record(channel, outcome, reason)
+    log.append(
+        {
+            "channel": channel.id,
+            "name": channel.name,
+            "outcome": outcome.value,
+            "reason": reason,
+            "status": status,
+            "ms": int((time.monotonic() - t0) * 1000),
+        }
+    )
 
 
 async def _read_error(resp: aiohttp.ClientResponse) -> bytes:

@@ -236,6 +236,7 @@ usage_records = Table(
     Column("ttft_ms", Integer),
     Column("channel_id", String(36)),
     Column("client_ip", String(64)),
+    Column("attempts", Text),  # JSON: upstream attempts (channel, outcome, status, ms); migration 0003
     Index("ix_usage_owner_created", "owner_id", "created_at"),
     Index("ix_usage_key_created", "key_id", "created_at"),
 )
