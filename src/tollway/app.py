@@ -26,6 +26,7 @@ from tollway.ledger import chart
 from tollway.limits.limiter import Limiter
 from tollway.observability import logs
 from tollway.observability.metrics import Metrics
+from tollway.observability.status import STATUS_PATHS, StatusPage
 from tollway.payments.jobs import start_payment_jobs
 from tollway.providers import translate
 from tollway.providers.base import ClientHints, Shape
@@ -77,6 +78,9 @@ class TollwayApp:
         self._idle = asyncio.Event()
         self._idle.set()
         self._side_tasks: set[asyncio.Task[None]] = set()
+        self.status_page = StatusPage(
+            self.engine, self.health, lambda: self.gateway.config.channels if self.gateway else []
+        )
 
     def _build_control(self) -> Any:
         from tollway.api import ControlDeps, build_control_app
@@ -113,6 +117,9 @@ class TollwayApp:
             return
         if kind == "http" and scope["path"] in OPS_PATHS:
             await self._ops(scope["path"], send)
+            return
+        if kind == "http" and scope["path"] in STATUS_PATHS:
+            await self.status_page.serve(scope["path"], send)
             return
         if kind == "lifespan":
             await self._lifespan(receive, send)

@@ -43,6 +43,7 @@ SERVER_ENV = {
     "TOLLWAY_PROBE_INTERVAL_S": "0.3",
     "TOLLWAY_PROBE_TIMEOUT_S": "2",
     "TOLLWAY_UPSTREAM_FIRST_BYTE_TIMEOUT_S": "1",
+    "TOLLWAY_UPSTREAM_IDLE_TIMEOUT_S": "1",
     "TOLLWAY_LOG_FORMAT": "json",
 }
 
@@ -363,6 +364,177 @@ def test_metrics_and_health_endpoints(fstack: Stack) -> None:
     assert status == 200 and doc == {"status": "ok"}
     status, _, doc = http_json("GET", f"{fstack.url}/readyz")
     assert status == 200 and doc["ready"] is True, doc
+
+
+# ------------------------------------------------------------------ faults after the first byte
+
+
+def _estimated_output_tokens(text: str) -> int:
+    """Tollway's documented count for output whose usage never arrived: ceil(ASCII / 4)."""
+    return -(-len(text) // 4)
+
+
+async def stream_until_error(
+    stack: Stack, secret: str, extra: dict[str, Any], include_usage: bool = False
+) -> tuple[str, str, openai.APIError | None, bool]:
+    """Stream a chat; returns (trace ID, text received, the error that ended the stream or
+    None, whether a usage chunk arrived)."""
+    text, trace, saw_usage = "", "", False
+    kw: dict[str, Any] = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    if include_usage:
+        kw["stream_options"] = {"include_usage": True}
+    try:
+        async with stack.aclient(secret, timeout=20) as client:
+            a = await client.chat.completions.create(**kw, extra_body=extra)
+            trace = a.response.headers["x-request-id"]
+            async for chunk in a:
+                text += "".join(ch.delta.content or "" for ch in chunk.choices)
+                saw_usage = saw_usage or chunk.usage is not None
+    except openai.APIError as exc:
+        return trace, text, exc, saw_usage
+    return trace, text, None, saw_usage
+
+
+def _billed_once(stack: Stack, account_id: str, trace: str, before: int) -> dict[str, Any]:
+    """The call's one usage record; the balance moved by exactly its deduction, nothing held."""
+    rec = stack.usage(trace, wait=5)
+    assert [r["trace_id"] for r in stack.p.usage_list(account_id)] == [trace]
+    bal = stack.balance(account_id)
+    assert (before - int(bal["cash_nano"]), int(bal["held_nano"])) == (rec["deduction_nano"], 0)
+    return rec
+
+
+def test_timeout_after_first_byte_bills_what_was_sent(fstack: Stack) -> None:
+    """Upstream sends 3 content chunks, then stalls 3 s (idle timeout 1 s): the client gets the
+    chunks, then an error event; the call is billed once, estimated, for what was sent."""
+    cust = fstack.customer(group="x1", credit="10")
+    before = int(fstack.balance(cust.account_id)["cash_nano"])
+    tag = f"stall-{uuid.uuid4().hex[:10]}"
+    t0 = time.monotonic()
+    trace, text, exc, _ = asyncio.run(
+        stream_until_error(fstack, cust.secret, fake(tag, chunks=6, stall_after=3, stall_ms=3000))
+    )
+    assert time.monotonic() - t0 < 2.8, "the idle timeout did not fire"
+    assert text == "The quick brown"
+    assert exc is not None, "the stream ended as if nothing had gone wrong"
+    assert str(exc.message).rstrip(" .)").endswith(trace)
+    rec = _billed_once(fstack, cust.account_id, trace, before)
+    assert (rec["status"], rec["estimated"], rec["stream"]) == ("upstream_cut", True, True)
+    assert rec["tokens"]["output"] == _estimated_output_tokens(text) and rec["deduction_nano"] > 0
+    assert len(fstack.fake_requests(tag)) == 1  # never retried after a byte reached the client
+    fstack.audit_ok()
+
+
+class MidStreamReset:
+    """An OpenAI-shaped upstream that starts one stream, sends ``PIECES``, resets the connection
+    (RST) and then stops listening, as a crashed upstream does."""
+
+    PIECES = ("Hello", " world", "!")
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = int(self.sock.getsockname()[1])
+        self.served = 0
+        threading.Thread(target=self._serve_one, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def _serve_one(self) -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = self.sock.accept()
+            self.sock.close()  # gone after this one: the next calls get a connect error
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            self.served += 1
+            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n")
+            for i, piece in enumerate(("", *self.PIECES)):
+                delta = {"role": "assistant", "content": ""} if i == 0 else {"content": piece}
+                chunk = {
+                    "id": "chatcmpl-reset",
+                    "object": "chat.completion.chunk",
+                    "created": 0,
+                    "model": MODEL,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+                }
+                conn.sendall(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+            time.sleep(0.3)  # let Tollway read it all before the reset
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+
+
+def test_connection_reset_mid_stream_on_one_of_two_channels(fstack: Stack) -> None:
+    """The stream already started on the failing channel is billed for what upstream sent, once;
+    the next calls fail over to the good channel and succeed."""
+    reset = MidStreamReset()
+    fstack.p.create_group("reset", multiplier="1")
+    fstack.p.create_channel(
+        "reset-bad", base_url=reset.url, api_key="k", models=MODEL, priority=20, groups="reset"
+    )
+    fstack.p.create_channel(
+        "reset-good", base_url=f"{fstack.fake_url}/v1", api_key="k", models=MODEL, priority=1, groups="reset"
+    )
+    cust = fstack.customer(group="reset", credit="10")
+    time.sleep(0.6)  # the server picks the new configuration up
+    before = int(fstack.balance(cust.account_id)["cash_nano"])
+    trace, text, exc, _ = asyncio.run(stream_until_error(fstack, cust.secret, fake()))
+    assert reset.served == 1
+    assert text == "".join(MidStreamReset.PIECES)
+    assert exc is not None and str(exc.message).rstrip(" .)").endswith(trace)
+    rec = _billed_once(fstack, cust.account_id, trace, before)
+    assert (rec["status"], rec["estimated"]) == ("upstream_cut", True)
+    assert rec["tokens"]["output"] == _estimated_output_tokens(text) and rec["deduction_nano"] > 0
+    attempts = json.loads(
+        db_rows(fstack.db_url, select(usage_records.c.attempts).where(usage_records.c.trace_id == trace))[0][
+            "attempts"
+        ]
+    )
+    assert [a["name"] for a in attempts] == ["reset-bad"]
+
+    async def next_calls() -> list[tuple[str, str, str]]:
+        client = fstack.aclient(cust.secret)
+        try:
+            out = []
+            for i in range(4):
+                tag = f"after-reset-{uuid.uuid4().hex[:10]}"
+                out.append((*await one_call(client, stream=i % 2 == 0, tag=tag), tag))
+            return out
+        finally:
+            await client.close()
+
+    for trace2, text2, tag in asyncio.run(next_calls()):
+        assert text2, trace2
+        assert fstack.usage(trace2)["status"] == "ok"
+        assert len(fstack.fake_requests(tag)) == 1
+    rows = db_rows(fstack.db_url, select(usage_records).where(usage_records.c.owner_id == cust.account_id))
+    assert len(rows) == 5  # one record per call
+    spent = before - int(fstack.balance(cust.account_id)["cash_nano"])
+    assert spent == sum(int(r["deduction_nano"]) for r in rows)
+    fstack.audit_ok()
+
+
+def test_slow_loris_upstream_completes_billed_once(fstack: Stack) -> None:
+    """Chunks spaced just under the idle timeout (0.6 s vs 1 s): no timeout, the stream
+    completes with its usage, and is billed exactly once from upstream's usage."""
+    cust = fstack.customer(group="x1", credit="10")
+    before = int(fstack.balance(cust.account_id)["cash_nano"])
+    tag = f"loris-{uuid.uuid4().hex[:10]}"
+    trace, text, exc, saw_usage = asyncio.run(
+        stream_until_error(
+            fstack, cust.secret, fake(tag, chunks=3, chunk_interval_ms=600), include_usage=True
+        )
+    )
+    assert exc is None and saw_usage
+    assert text == "The quick brown"
+    rec = _billed_once(fstack, cust.account_id, trace, before)
+    assert (rec["status"], rec["estimated"]) == ("ok", False)
+    assert rec["tokens"]["output"] == 3 and rec["deduction_nano"] > 0
+    assert len(fstack.fake_requests(tag)) == 1
+    fstack.audit_ok()
 
 
 def test_sigkill_mid_load_then_restart_audit_passes(fstack: Stack) -> None:

@@ -4,7 +4,9 @@ A request may carry a top-level ``"fake": {...}`` object in its JSON body (the o
 ``extra_body``) or an ``x-fake-scenario: <json>`` header; header keys win over body keys.
 Recognised keys: ``usage`` {prompt_tokens, completion_tokens, cached_tokens,
 reasoning_tokens}, ``latency_ms``, ``hang_ms``, ``chunks``, ``chunk_interval_ms``,
-``status``, ``cut_after``, ``omit_usage``, ``fail_first`` {key, times, status}, ``text``,
+``status``, ``cut_after``, ``stall_after`` + ``stall_ms`` (a stream pauses that long before
+content chunk ``stall_after``: a timeout after the first byte), ``omit_usage``,
+``fail_first`` {key, times, status}, ``text``,
 and, for every wire shape:
 
 * ``native_usage``: the usage object exactly as the answering shape reports it, in that
@@ -63,6 +65,8 @@ class Scenario:
     chunk_interval_ms: float = 0.0
     status: int | None = None
     cut_after: int | None = None
+    stall_after: int | None = None
+    stall_ms: float = 0.0
     omit_usage: bool = False
     text: str | None = None
     prompt_tokens: int | None = None
@@ -180,10 +184,10 @@ def resolve(base: Scenario, body: Any, header: str | None, raw: bytes | None = N
 
 def _apply(base: Scenario, fake: Mapping[str, Any]) -> Scenario:
     changes: dict[str, Any] = {}
-    for key in ("latency_ms", "hang_ms", "chunk_interval_ms"):
+    for key in ("latency_ms", "hang_ms", "chunk_interval_ms", "stall_ms"):
         if key in fake:
             changes[key] = _number(fake, key)
-    for key in ("chunks", "cut_after", "status"):
+    for key in ("chunks", "cut_after", "stall_after", "status"):
         if key in fake:
             changes[key] = _opt_int(fake, key)
     if changes.get("chunks") is None:

@@ -35,7 +35,7 @@ async def send_stream(
     state.streams_started += 1
     try:
         await resp.prepare(request)
-        if interval <= 0:
+        if interval <= 0 and scenario.stall_after is None:
             if cut is None:
                 await resp.write(b"".join((head, *pieces, tail)))
             else:
@@ -46,12 +46,16 @@ async def send_stream(
             for i, piece in enumerate(pieces):
                 if cut is not None and i >= cut:
                     return _cut(request, state, resp)
-                await asyncio.sleep(interval)
+                if i == scenario.stall_after:
+                    await asyncio.sleep(scenario.stall_ms / 1000.0)  # stalls mid-way
+                if interval > 0:
+                    await asyncio.sleep(interval)
                 _ensure_open(request)
                 await resp.write(piece)
             if cut is not None:
                 return _cut(request, state, resp)
-            await asyncio.sleep(interval)
+            if interval > 0:
+                await asyncio.sleep(interval)
             _ensure_open(request)
             await resp.write(tail)
         await resp.write_eof()

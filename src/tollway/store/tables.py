@@ -239,6 +239,7 @@ usage_records = Table(
     Column("attempts", Text),  # JSON: upstream attempts (channel, outcome, status, ms); migration 0003
     Index("ix_usage_owner_created", "owner_id", "created_at"),
     Index("ix_usage_key_created", "key_id", "created_at"),
+    Index("ix_usage_created", "created_at"),  # the public status page's 24-hour window; migration 0004
 )
 
 sessions = Table(
