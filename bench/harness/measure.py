@@ -30,10 +30,18 @@ class Target:
     streams: bool = True  # measured in the streaming comparison
     available: bool = True
     problem: str = ""
+    path: str = PATH  # request path (/v1/messages for the Anthropic surface)
+    body_file: Path | None = None  # wrk body; None = the run's default chat completion body
+    wire: str = "openai"  # stream shape: "openai" (data: ... [DONE]) or "anthropic" (event: ... message_stop)
+    gateway: str = ""  # the gateway this target goes through ("" = its name): CPU and billing
 
     @property
     def url(self) -> str:
-        return self.base + PATH
+        return self.base + self.path
+
+    @property
+    def via(self) -> str:
+        return self.gateway or self.name
 
 
 def run_wrk(
@@ -53,8 +61,8 @@ def run_wrk(
     text_file = out_dir / f"{tag}.txt"
     env = dict(
         os.environ,
-        BENCH_BODY_FILE=str(body_file),
-        BENCH_PATH=PATH,
+        BENCH_BODY_FILE=str(target.body_file or body_file),
+        BENCH_PATH=target.path,
         BENCH_HEADERS="\n".join(f"{k}: {v}" for k, v in target.headers.items()),
         BENCH_SECONDS=str(seconds),
         BENCH_RESULT=str(result_file),
@@ -117,7 +125,14 @@ def system_delta(a: list[int], b: list[int]) -> dict[str, float]:
 # --- streaming -----------------------------------------------------------------------------
 
 
-async def _streams(url: str, headers: dict[str, str], body: bytes, n: int) -> dict[str, Any]:
+async def _streams(
+    url: str, headers: dict[str, str], body: bytes, n: int, wire: str = "openai"
+) -> dict[str, Any]:
+    """OpenAI streams: first event = first ``data:`` line, complete at ``data: [DONE]``.
+    Anthropic streams: first event = first ``event:`` or ``data:`` line, complete at the
+    ``message_stop`` event."""
+    anthropic = wire == "anthropic"
+    first_marks = (b"data:", b"event:") if anthropic else (b"data:",)
     ttfc: list[float] = []
     total: list[float] = []
     errors: list[str] = []
@@ -137,18 +152,25 @@ async def _streams(url: str, headers: dict[str, str], body: bytes, n: int) -> di
                         errors.append(f"HTTP {resp.status}: {(await resp.text())[:200]}")
                         continue
                     async for line in resp.content:
-                        if line.startswith(b"data:"):
+                        if line.startswith(first_marks):
                             if first is None:
                                 first = time.perf_counter()
-                            count += 1
-                            if line.strip() == b"data: [DONE]":
-                                done = True
+                            if anthropic:
+                                if line.startswith(b"event:"):
+                                    count += 1
+                                    if line.split(b":", 1)[1].strip() == b"message_stop":
+                                        done = True
+                            else:
+                                count += 1
+                                if line.strip() == b"data: [DONE]":
+                                    done = True
                 t1 = time.perf_counter()
             except (aiohttp.ClientError, TimeoutError) as exc:
                 errors.append(f"{type(exc).__name__}: {exc}")
                 continue
             if first is None or not done:
-                errors.append(f"stream ended without {'data' if first is None else '[DONE]'}")
+                end = "message_stop" if anthropic else "[DONE]"
+                errors.append(f"stream ended without {'data' if first is None else end}")
                 continue
             ttfc.append((first - t0) * 1000)
             total.append((t1 - t0) * 1000)
@@ -177,5 +199,5 @@ def _pct(values: list[float], p: float) -> float | None:
 
 
 def run_streams(target: Target, body: bytes, n: int) -> dict[str, Any]:
-    """``n`` sequential streamed chat completions over one keep-alive connection."""
-    return asyncio.run(_streams(target.url, target.headers, body, n))
+    """``n`` sequential streamed calls (chat completions or messages) over one keep-alive connection."""
+    return asyncio.run(_streams(target.url, target.headers, body, n, target.wire))

@@ -51,21 +51,27 @@ def _cli(python: str, data_dir: Path, *args: str, timeout: float = 120) -> Any:
     return json.loads(proc.stdout)
 
 
-def provision(python: str, data_dir: Path, fake_base: str, model: str) -> Provisioned:
+def provision(
+    python: str, data_dir: Path, fake_base: str, model: str, anthropic: tuple[str, str] | None = None
+) -> Provisioned:
+    """``model``: the OpenAI channel's models (comma-separated); ``anthropic``: (base URL, models)
+    of an extra channel of type anthropic to the fake (the Anthropic pass-through), or None."""
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return _provision_cli(python, data_dir, fake_base, model)
+        return _provision_cli(python, data_dir, fake_base, model, anthropic)
     except (RuntimeError, json.JSONDecodeError, subprocess.TimeoutExpired) as exc:
         note = f"the CLI could not provision ({exc}); used AdminService instead"
         print(f"  {note}", flush=True)
         for leftover in data_dir.glob("tollway.db*"):
             leftover.unlink()
-        p = asyncio.run(_provision_api(data_dir, fake_base, model))
+        p = asyncio.run(_provision_api(data_dir, fake_base, model, anthropic))
         p.notes.append(note)
         return p
 
 
-def _provision_cli(python: str, data_dir: Path, fake_base: str, model: str) -> Provisioned:
+def _provision_cli(
+    python: str, data_dir: Path, fake_base: str, model: str, anthropic: tuple[str, str] | None
+) -> Provisioned:
     limits = ["--rpm", str(RPM), "--tpm", str(TPM), "--concurrency", str(CONCURRENCY)]
     _cli(
         python,
@@ -96,6 +102,23 @@ def _provision_cli(python: str, data_dir: Path, fake_base: str, model: str) -> P
         "--models",
         model,
     )
+    if anthropic is not None:
+        _cli(
+            python,
+            data_dir,
+            "admin",
+            "channel",
+            "create",
+            "fake-anthropic",
+            "--type",
+            "anthropic",
+            "--base-url",
+            anthropic[0],
+            "--api-key",
+            "sk-fake-upstream",
+            "--models",
+            anthropic[1],
+        )
     account = _cli(python, data_dir, "admin", "account", "create", "--email", "bench@example.com")
     key = _cli(
         python,
@@ -125,7 +148,9 @@ def _provision_cli(python: str, data_dir: Path, fake_base: str, model: str) -> P
     return Provisioned(account["id"], key["secret"], "tollway admin ... --json (CLI)")
 
 
-async def _provision_api(data_dir: Path, fake_base: str, model: str) -> Provisioned:
+async def _provision_api(
+    data_dir: Path, fake_base: str, model: str, anthropic: tuple[str, str] | None
+) -> Provisioned:
     from tollway.services.admin import AdminService
     from tollway.settings import Settings
     from tollway.store.db import make_engine, migrate
@@ -153,6 +178,15 @@ async def _provision_api(data_dir: Path, fake_base: str, model: str) -> Provisio
             api_key="sk-fake-upstream",
             models=model,
         )
+        if anthropic is not None:
+            await admin.upsert_channel(
+                "fake-anthropic",
+                create=True,
+                type="anthropic",
+                base_url=anthropic[0],
+                api_key="sk-fake-upstream",
+                models=anthropic[1],
+            )
         account = await admin.create_account("bench@example.com")
         key = await admin.create_key(
             account["id"], name="bench", group="bench", rpm=RPM, tpm=TPM, concurrency=CONCURRENCY
