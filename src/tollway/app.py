@@ -288,21 +288,21 @@ class TollwayApp:
         if gw is None:
             return
         gauge = self.metrics.channel_state
-        for channel in gw.config.channels:
+        for channel in (x for c in gw.config.channels for x in c.credentials()):
             current = self.health.state(channel)
             for st in BreakerState:
-                gauge.labels(channel.name, st.value).set(1.0 if st is current else 0.0)
+                gauge.labels(channel.label, st.value).set(1.0 if st is current else 0.0)
 
     # ------------------------------------------------------------------ channel health
 
     def _on_transition(self, ct: ChannelTransition) -> None:
         t = ct.transition
-        self.metrics.channel_transitions.labels(ct.channel.name, t.after.value).inc()
+        self.metrics.channel_transitions.labels(ct.channel.label, t.after.value).inc()
         for st in BreakerState:
-            self.metrics.channel_state.labels(ct.channel.name, st.value).set(1.0 if st is t.after else 0.0)
+            self.metrics.channel_state.labels(ct.channel.label, st.value).set(1.0 if st is t.after else 0.0)
         log.warning(
             "channel %s: %s -> %s (%s)",
-            ct.channel.name,
+            ct.channel.label,
             t.before.value,
             t.after.value,
             t.reason,
@@ -324,12 +324,15 @@ class TollwayApp:
         doc = {
             "event": "channel.state",
             "channel_id": ct.channel.id,
-            "channel": ct.channel.name,
+            "channel": ct.channel.label,
+            "credential": ct.channel.key_index + 1,
             "before": t.before.value,
             "after": t.after.value,
             "reason": t.reason,
             "at": datetime.now(UTC).isoformat(),
         }
+        # a channel with several credentials: name the one that changed ("name#2")
+        cred = {"credential": ct.channel.label} if len(ct.channel.keys) > 1 else {}
         try:
             async with self.engine.begin() as conn:
                 await config_repo.write_audit(
@@ -338,8 +341,8 @@ class TollwayApp:
                     action="channel.state",
                     target=f"channel:{ct.channel.id}",
                     reason=t.reason,
-                    before={"state": t.before.value},
-                    after={"state": t.after.value},
+                    before={"state": t.before.value, **cred},
+                    after={"state": t.after.value, **cred},
                 )
         except Exception:
             log.warning("could not write the audit entry of a channel state change", exc_info=True)

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     upstream_idle_timeout_s: float = 300.0
     # Failover: at most this many channels are tried for one call (before the first byte only).
     upstream_max_attempts: int = 3
+    # Failover: total time spent opening a call (before the first byte) across all attempts.
+    upstream_total_deadline_s: float = 300.0
 
     # Circuit breakers, one per channel credential (docs/reliability.md, DESIGN.md §7).
     breaker_consecutive_failures: int = 5

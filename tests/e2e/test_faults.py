@@ -321,6 +321,110 @@ def test_invalid_credential_disabled_at_once_and_reenabled_by_probe(fstack: Stac
         strict.stop()
 
 
+def test_two_credentials_one_refused_is_disabled_other_keeps_serving(fstack: Stack) -> None:
+    """A channel with keys K1,K2 against an upstream that only accepts K2: every call is served
+    (K1's refusal fails over to K2 within the call), K1's breaker alone is disabled, and the
+    audit log and the metrics name it ``multi-key#1``."""
+    port = free_port()
+    strict = Proc(
+        "K2-only fake upstream",
+        [PYTHON, "-m", "tollway.fake_upstream", "--port", str(port), "--api-key", "K2"],
+        clean_env(),
+        fstack.workdir / "k2-fake.log",
+    )
+    try:
+        poll(lambda: _up(f"http://127.0.0.1:{port}/_fake/stats"), timeout=20, what="K2-only fake upstream")
+        fstack.p.create_group("multikey", multiplier="1")
+        chan = fstack.p.create_channel(
+            "multi-key",
+            base_url=f"http://127.0.0.1:{port}/v1",
+            api_key="K1,K2",
+            models=MODEL,
+            priority=20,
+            groups="multikey",
+        )
+        cust = fstack.customer(group="multikey", credit="10")
+        time.sleep(0.6)
+        client = fstack.client(cust.secret)
+        traces = []
+        for _ in range(4):
+            raw = client.chat.completions.with_raw_response.create(
+                model=MODEL, messages=[{"role": "user", "content": "hi"}], extra_body=fake()
+            )
+            assert raw.parse().choices[0].message.content
+            traces.append(raw.headers["x-request-id"])
+        attempts = [
+            [
+                (a["name"], a["status"])
+                for a in json.loads(
+                    db_rows(
+                        fstack.db_url,
+                        select(usage_records.c.attempts).where(usage_records.c.trace_id == t),
+                    )[0]["attempts"]
+                )
+            ]
+            for t in traces
+        ]
+        # K1 is refused once and fails over to K2 within that call; then skipped while disabled
+        assert sum(a.count(("multi-key#1", 401)) for a in attempts) == 1, attempts
+        assert all(a[-1] == ("multi-key#2", 200) for a in attempts), attempts
+        keys = [
+            {k.lower(): v for k, v in r.get("headers", {}).items()}.get("authorization", "")
+            for r in _requests(port)
+        ]
+        assert keys.count("Bearer K1") == 1, keys
+        text = metrics(fstack)
+        assert sample(text, "tollway_channel_state", channel="multi-key#1", state="disabled") == 1.0
+        assert sample(text, "tollway_channel_state", channel="multi-key#2", state="closed") == 1.0
+
+        def audited() -> list[dict[str, Any]] | None:
+            rows = db_rows(
+                fstack.db_url,
+                select(audit_log)
+                .where(audit_log.c.action == "channel.state", audit_log.c.target == f"channel:{chan['id']}")
+                .order_by(audit_log.c.id),
+            )
+            return rows or None
+
+        rows = poll(audited, timeout=5, what="audit entry")
+        afters = [json.loads(r["after"]) for r in rows]
+        assert afters == [{"state": "disabled", "credential": "multi-key#1"}], afters
+    finally:
+        strict.stop()
+
+
+def test_channel_first_byte_timeout_overrides_global(fstack: Stack) -> None:
+    """Global first-byte timeout 1 s; the channel's own is 0.3 s: an upstream that holds its
+    headers for 0.7 s gets a 504 at once instead of being waited for."""
+    alone = "gpt-4.1-nano"
+    fstack.p.create_group("quickto", multiplier="1")
+    # a model no other channel serves, so that nothing fails over
+    fstack.p.create_channel(
+        "quick-timeout", base_url=f"{fstack.fake_url}/v1", api_key="k", models=alone, groups="quickto"
+    )
+    cli = CliProvisioner(fstack.db_url, fstack.data_dir or fstack.workdir / "data")
+    _, doc = cli.cli("admin", "channel", "update", "quick-timeout", "--first-byte-timeout", "0.3")
+    assert doc["timeouts"] == {"first_byte_timeout_s": 0.3}, doc
+    cust = fstack.customer(group="quickto", credit="10")
+    time.sleep(2.5)  # the server picks up the CLI's change
+    client = fstack.client(cust.secret)
+    # without hanging, the channel serves
+    assert (
+        client.chat.completions.create(
+            model=alone, messages=[{"role": "user", "content": "hi"}], extra_body=fake()
+        )
+        .choices[0]
+        .message.content
+    )
+    t0 = time.monotonic()
+    with pytest.raises(openai.APIStatusError) as err:
+        client.chat.completions.create(
+            model=alone, messages=[{"role": "user", "content": "hi"}], extra_body=fake(hang_ms=700)
+        )
+    assert err.value.status_code == 504
+    assert time.monotonic() - t0 < 0.65
+
+
 def _up(url: str) -> bool | None:
     try:
         return True if http_json("GET", url)[0] == 200 else None

@@ -107,6 +107,9 @@ def catalog_router(deps: ControlDeps, auth: Authenticator) -> APIRouter:
             weight=body.weight,
             model_map=map_text(body.model_map),
             enabled=body.enabled,
+            connect_timeout=body.connect_timeout,
+            first_byte_timeout=body.first_byte_timeout,
+            idle_timeout=body.idle_timeout,
         )
         deps.changed()
         return out

@@ -130,6 +130,9 @@ class ChannelPatch(Body):
     weight: int | None = Field(None, ge=1)
     model_map: dict[str, str] | None = Field(None, examples=[{"gpt-4o": "gpt-4o-2024-11-20"}])
     enabled: bool | None = None
+    connect_timeout: float | None = Field(None, ge=0, description="Seconds; 0 = the global setting.")
+    first_byte_timeout: float | None = Field(None, ge=0, description="Seconds; 0 = the global setting.")
+    idle_timeout: float | None = Field(None, ge=0, description="Seconds; 0 = the global setting.")
 
 
 class ChannelCreate(ChannelPatch):

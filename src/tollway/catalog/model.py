@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 
@@ -25,6 +25,30 @@ class Channel:
     priority: int = 0
     weight: int = 1
     enabled: bool = True
+    # Every credential of the channel (api_key is the first); each has its own breaker.
+    api_keys: tuple[str, ...] = ()
+    key_index: int = 0  # which credential api_key is, in a per-credential view
+    # Per-channel timeouts in seconds; None = the global setting.
+    connect_timeout: float | None = None
+    first_byte_timeout: float | None = None
+    idle_timeout: float | None = None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return self.api_keys or (self.api_key,)
+
+    @property
+    def label(self) -> str:
+        """Readable name of this credential: the channel name, plus ``#n`` (1-based) when the
+        channel has several credentials."""
+        return self.name if len(self.keys) <= 1 else f"{self.name}#{self.key_index + 1}"
+
+    def credentials(self) -> list[Channel]:
+        """One view of the channel per credential (``api_key``/``key_index`` set)."""
+        keys = self.keys
+        if len(keys) <= 1:
+            return [self]
+        return [replace(self, api_key=k, key_index=i) for i, k in enumerate(keys)]
 
     def serves(self, model: str, group: str) -> bool:
         return self.enabled and model in self.models and (not self.groups or group in self.groups)

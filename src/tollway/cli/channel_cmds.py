@@ -32,7 +32,15 @@ Priority = Annotated[int | None, typer.Option(help="Higher tiers are tried first
 Weight = Annotated[int | None, typer.Option(help="Weight inside a priority tier.")]
 MapOpt = Annotated[str | None, typer.Option("--map", help="Model-name mapping, from=to,from2=to2.")]
 Enabled = Annotated[bool | None, typer.Option("--enable/--disable", help="Serve traffic or not.")]
-ApiKeyHelp = "Upstream credential; '-' reads it from stdin. Stored encrypted, never shown."
+ApiKeyHelp = (
+    "Upstream credential(s), comma-separated for several (rotated, each with its own breaker); "
+    "'-' reads it from stdin. Stored encrypted, never shown."
+)
+ConnectT = Annotated[float | None, typer.Option("--connect-timeout", help="Seconds; 0 = global setting.")]
+FirstByteT = Annotated[
+    float | None, typer.Option("--first-byte-timeout", help="Seconds; 0 = global setting.")
+]
+IdleT = Annotated[float | None, typer.Option("--idle-timeout", help="Seconds; 0 = global setting.")]
 
 
 def _channel(name: str, create: bool, json_out: bool, **values: Any) -> None:
@@ -55,6 +63,9 @@ def channel_create(
     weight: Weight = None,
     model_map: MapOpt = None,
     enabled: Enabled = None,
+    connect_timeout: ConnectT = None,
+    first_byte_timeout: FirstByteT = None,
+    idle_timeout: IdleT = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Create a channel."""
@@ -71,6 +82,9 @@ def channel_create(
         weight=weight,
         model_map=model_map,
         enabled=enabled,
+        connect_timeout=connect_timeout,
+        first_byte_timeout=first_byte_timeout,
+        idle_timeout=idle_timeout,
     )
 
 
@@ -86,6 +100,9 @@ def channel_update(
     weight: Weight = None,
     model_map: MapOpt = None,
     enabled: Enabled = None,
+    connect_timeout: ConnectT = None,
+    first_byte_timeout: FirstByteT = None,
+    idle_timeout: IdleT = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Change a channel; options not given keep their value."""
@@ -102,6 +119,9 @@ def channel_update(
         weight=weight,
         model_map=model_map,
         enabled=enabled,
+        connect_timeout=connect_timeout,
+        first_byte_timeout=first_byte_timeout,
+        idle_timeout=idle_timeout,
     )
 
 

@@ -54,7 +54,7 @@ def hour_key(dt: datetime) -> str:
 
 
 def model_state(channels: Sequence[Channel], health: ChannelHealth) -> str:
-    states = {health.state(c) for c in channels if c.enabled}
+    states = {health.state(x) for c in channels if c.enabled for x in c.credentials()}
     if BreakerState.CLOSED in states:
         return "operational"
     if states & {BreakerState.HALF_OPEN, BreakerState.OPEN}:

@@ -258,6 +258,7 @@ async def _open(gw: Gateway, call: Call, watch: ClientWatch, prepare: Any) -> Op
                 health=gw.health,
                 attempts_log=call.attempts,
                 max_attempts=s.upstream_max_attempts,
+                total_deadline=s.upstream_total_deadline_s,
             )
         )
     except ClientGone:

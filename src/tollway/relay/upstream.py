@@ -62,29 +62,54 @@ async def open_upstream(
     health: ChannelHealth | None = None,
     attempts_log: list[dict[str, Any]] | None = None,
     max_attempts: int = MAX_ATTEMPTS,
+    total_deadline: float | None = None,
 ) -> Opened:
     """Open the call on the first channel that answers; ``attempts_log`` receives one entry per
-    attempt (channel, outcome, HTTP status, milliseconds) for the usage record."""
+    attempt (channel, outcome, HTTP status, milliseconds) for the usage record.
+
+    ``total_deadline`` bounds the time spent opening across every attempt: once it has passed,
+    no further attempt is made and the call fails with :class:`UpstreamTimeout` (504).
+    A channel's own timeouts (``Channel.connect_timeout`` ...) override the arguments."""
     last: TollwayError | None = None
     attempts = 0
     log = attempts_log if attempts_log is not None else []
-    timeout = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=idle_timeout)
-    ordered = health.order(channels) if health is not None else order_channels(channels)
+    started = time.monotonic()
+    deadline = started + total_deadline if total_deadline is not None else None
+    if health is not None:
+        ordered = health.order(channels)
+    else:
+        ordered = [x for c in order_channels(channels) for x in c.credentials()]
     for channel in ordered[:max_attempts]:
+        fb = channel.first_byte_timeout if channel.first_byte_timeout is not None else first_byte_timeout
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                last = _deadline_error(total_deadline)
+                break
+            fb = min(fb, left)
         attempts += 1
         if health is not None:
             health.before_attempt(channel)
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=channel.connect_timeout if channel.connect_timeout is not None else connect_timeout,
+            sock_read=channel.idle_timeout if channel.idle_timeout is not None else idle_timeout,
+        )
         target, body = prepare(channel)
         t0 = time.monotonic()
         try:
-            async with asyncio.timeout(first_byte_timeout):
+            async with asyncio.timeout(fb):
                 resp = await http.post(target.url, data=body, headers=target.headers, timeout=timeout)
         except asyncio.CancelledError:
             if health is not None:
                 health.cancel_probe(channel)
             raise
         except TimeoutError:
-            last = UpstreamTimeout(f"upstream {channel.name!r} did not answer within {first_byte_timeout:g}s")
+            if deadline is not None and time.monotonic() >= deadline:
+                last = _deadline_error(total_deadline)
+                _note(health, log, channel, Outcome.FAILED, "timeout (total deadline)", None, t0)
+                break
+            last = UpstreamTimeout(f"upstream {channel.label!r} did not answer within {fb:g}s")
             _note(health, log, channel, Outcome.FAILED, "timeout", None, t0)
             continue
         except aiohttp.ClientError as exc:
@@ -121,6 +146,10 @@ async def open_upstream(
     raise last if last is not None else UpstreamError("no upstream channel could be reached")
 
 
+def _deadline_error(total: float | None) -> UpstreamTimeout:
+    return UpstreamTimeout(f"no upstream answered within the total deadline of {total:g}s")
+
+
 def _note(
     health: ChannelHealth | None,
     log: list[dict[str, Any]],
@@ -135,7 +164,7 @@ def _note(
     log.append(
         {
             "channel": channel.id,
-            "name": channel.name,
+            "name": channel.label,
             "outcome": outcome.value,
             "reason": reason,
             "status": status,

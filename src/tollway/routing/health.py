@@ -90,6 +90,14 @@ def _weighted_index(u: float, weights: list[int]) -> int:
     return len(weights) - 1
 
 
+CredKey = tuple[str, int]
+
+
+def cred_key(channel: Channel) -> CredKey:
+    """Breakers are per credential: (channel id, credential index)."""
+    return (channel.id, channel.key_index)
+
+
 class ChannelHealth:
     def __init__(
         self,
@@ -100,31 +108,52 @@ class ChannelHealth:
         self.policy = policy or BreakerPolicy()
         self.on_transition = on_transition
         self.clock = clock
-        self._breakers: dict[str, Breaker] = {}
-        self._degraded: set[str] = set()  # channel ids whose breaker is not closed
+        self._breakers: dict[CredKey, Breaker] = {}
+        self._degraded: set[CredKey] = set()  # credentials whose breaker is not closed
+        self._rr: dict[str, int] = {}  # round-robin position per channel id
 
     def breaker(self, channel: Channel) -> Breaker:
-        b = self._breakers.get(channel.id)
+        k = cred_key(channel)
+        b = self._breakers.get(k)
         if b is None:
-            b = self._breakers[channel.id] = Breaker(channel.name, self.policy)
+            b = self._breakers[k] = Breaker(channel.label, self.policy)
         return b
 
     def state(self, channel: Channel) -> BreakerState:
-        b = self._breakers.get(channel.id)
+        """State of the credential ``channel`` stands for."""
+        b = self._breakers.get(cred_key(channel))
         return BreakerState.CLOSED if b is None else b.state
 
     def order(self, channels: Sequence[Channel], rng: random.Random | None = None) -> list[Channel]:
-        """Channels to try, best first: the ones whose breaker lets a call through; when none
-        does, all of them (a last resort beats a certain error)."""
-        if not self._degraded:  # every credential healthy: the fast path
-            return order_channels(channels, rng)
+        """Credentials to try, best first: channels in priority/weight order, and inside a
+        channel its credentials whose breaker lets a call through, rotated round-robin from call
+        to call; when no credential of any channel is usable, all of them (a last resort beats
+        a certain error)."""
         now = self.clock()
-        usable = [c for c in channels if (b := self._breakers.get(c.id)) is None or b.allows(now)]
-        return order_channels(usable or channels, rng)
+        usable: list[tuple[Channel, list[Channel]]] = []
+        for c in channels:
+            creds = c.credentials()
+            if self._degraded:
+                creds = [x for x in creds if (b := self._breakers.get(cred_key(x))) is None or b.allows(now)]
+            if creds:
+                usable.append((c, creds))
+        if not usable:
+            return [x for c in order_channels(channels, rng) for x in c.credentials()]
+        by_id = {c.id: creds for c, creds in usable}
+        out: list[Channel] = []
+        for c in order_channels([c for c, _ in usable], rng):
+            creds = by_id[c.id]
+            if len(creds) > 1:
+                n = self._rr.get(c.id, 0)
+                self._rr[c.id] = n + 1
+                i = n % len(creds)
+                creds = creds[i:] + creds[:i]
+            out.extend(creds)
+        return out
 
     def before_attempt(self, channel: Channel) -> None:
         """A call is about to go to ``channel``: if its breaker is not closed, it is the probe."""
-        b = self._breakers.get(channel.id)
+        b = self._breakers.get(cred_key(channel))
         if b is None or b.state is BreakerState.CLOSED:
             return
         now = self.clock()
@@ -133,7 +162,7 @@ class ChannelHealth:
 
     def record(self, channel: Channel, outcome: Outcome, reason: str = "") -> None:
         if outcome is Outcome.NEUTRAL:
-            b = self._breakers.get(channel.id)
+            b = self._breakers.get(cred_key(channel))
             if b is not None:
                 b.probing = False  # the probe got an answer; the credential works
                 self._emit(channel, b.success(self.clock()))
@@ -151,17 +180,18 @@ class ChannelHealth:
     def cancel_probe(self, channel: Channel) -> None:
         """The attempt ended without an answer either way (the client left, shutdown): let the
         next call or probe try again instead of waiting for an outcome that never comes."""
-        b = self._breakers.get(channel.id)
+        b = self._breakers.get(cred_key(channel))
         if b is not None:
             b.probing = False
 
     def due_probes(self, channels: Sequence[Channel]) -> list[Channel]:
-        """Channels whose breaker is open or disabled and whose back-off has elapsed; each is
-        marked as probing (so the data plane does not probe it at the same time)."""
+        """Credentials (per-credential channel views) whose breaker is open or disabled and
+        whose back-off has elapsed; each is marked as probing (so the data plane does not probe
+        it at the same time)."""
         now = self.clock()
         due: list[Channel] = []
-        for c in channels:
-            b = self._breakers.get(c.id)
+        for c in (x for ch in channels for x in ch.credentials()):
+            b = self._breakers.get(cred_key(c))
             if b is None or b.state is BreakerState.CLOSED or not b.allows(now):
                 continue
             self._emit(c, b.begin_probe(now))
@@ -169,14 +199,14 @@ class ChannelHealth:
         return due
 
     def states(self, channels: Sequence[Channel]) -> dict[str, BreakerState]:
-        return {c.name: self.state(c) for c in channels}
+        return {x.label: self.state(x) for c in channels for x in c.credentials()}
 
     def _emit(self, channel: Channel, transition: Transition | None) -> None:
         if transition is None or transition.before is transition.after:
             return  # a failure while already open only lengthens the back-off
         if transition.after is BreakerState.CLOSED:
-            self._degraded.discard(channel.id)
+            self._degraded.discard(cred_key(channel))
         else:
-            self._degraded.add(channel.id)
+            self._degraded.add(cred_key(channel))
         if transition is not None and self.on_transition is not None:
             self.on_transition(ChannelTransition(channel, transition))

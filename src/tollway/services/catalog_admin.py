@@ -206,8 +206,24 @@ class CatalogAdmin(ServiceBase):
         weight: int | None = None,
         model_map: str | None = None,
         enabled: bool | None = None,
+        connect_timeout: float | None = None,
+        first_byte_timeout: float | None = None,
+        idle_timeout: float | None = None,
     ) -> Json:
         values: Json = {}
+        timeouts = {
+            k: v
+            for k, v in (
+                ("connect_timeout_s", connect_timeout),
+                ("first_byte_timeout_s", first_byte_timeout),
+                ("idle_timeout_s", idle_timeout),
+            )
+            if v is not None
+        }
+        if any(v < 0 for v in timeouts.values()):
+            raise InvalidRequest(
+                "timeouts must be positive seconds (0 = the global setting)", param="timeout"
+            )
         if type is not None:
             try:
                 values["type"] = ChannelType(type).value
@@ -221,7 +237,10 @@ class CatalogAdmin(ServiceBase):
                 raise InvalidRequest("base URL must start with http:// or https://", param="base_url")
             values["base_url"] = base_url.rstrip("/")
         if api_key is not None:
-            values["credential_enc"] = self.box.seal(api_key)
+            keys = split_list(api_key)
+            if not keys:
+                raise InvalidRequest("at least one API key is required", param="api_key")
+            values["credential_enc"] = repo.seal_credentials(self.box, keys)
         if models is not None:
             values["models"] = repo.dumps(sorted(split_list(models)))
         if groups_ is not None:
@@ -245,6 +264,16 @@ class CatalogAdmin(ServiceBase):
         now = repo.utcnow()
         async with self.engine.begin() as conn:
             existing = (await conn.execute(select(channels).where(channels.c.name == name))).first()
+            if timeouts:
+                opts = (
+                    dict(orjson.loads(existing.options)) if existing is not None and existing.options else {}
+                )
+                for k, v in timeouts.items():
+                    if v > 0:
+                        opts[k] = v
+                    else:
+                        opts.pop(k, None)
+                values["options"] = orjson.dumps(opts).decode("utf-8") if opts else None
             if create:
                 if existing is not None:
                     raise Conflict(f"channel {name!r} already exists; use `channel update`", param="name")
@@ -295,6 +324,7 @@ class CatalogAdmin(ServiceBase):
             "weight": row.weight,
             "status": row.status,
             "has_credential": bool(row.credential_enc),
+            "timeouts": dict(orjson.loads(row.options)) if row.options else {},
         }
 
     async def list_channels(self) -> list[Json]:

@@ -5,6 +5,7 @@ Every write bumps ``config_version`` in the same transaction so running servers 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -150,13 +151,44 @@ async def get_key_by_hash(conn: AsyncConnection, key_hash: str) -> ApiKey | None
 # --- channels -----------------------------------------------------------------------------
 
 
+def open_credentials(box: SecretBox, sealed: str) -> tuple[str, ...]:
+    """The channel's credentials: a sealed JSON list, or (older rows) one sealed plain key."""
+    plain = box.open(sealed)
+    if plain.startswith("["):
+        try:
+            keys = orjson.loads(plain)
+        except orjson.JSONDecodeError:
+            return (plain,)
+        if isinstance(keys, list) and keys and all(isinstance(k, str) for k in keys):
+            return tuple(keys)
+    return (plain,)
+
+
+def seal_credentials(box: SecretBox, keys: Sequence[str]) -> str:
+    return box.seal(orjson.dumps(list(keys)).decode("utf-8"))
+
+
+def _timeout(opts: dict[str, Any], name: str) -> float | None:
+    v = opts.get(name)
+    return float(v) if isinstance(v, int | float) and v > 0 else None
+
+
 def channel_from_row(row: Row[Any], box: SecretBox) -> Channel:
+    keys = open_credentials(box, row.credential_enc)
+    raw_opts = getattr(row, "options", None)
+    opts = orjson.loads(raw_opts) if raw_opts else {}
+    if not isinstance(opts, dict):
+        opts = {}
     return Channel(
         id=row.id,
         name=row.name,
         type=ChannelType(row.type),
         base_url=row.base_url,
-        api_key=box.open(row.credential_enc),
+        api_key=keys[0],
+        api_keys=keys,
+        connect_timeout=_timeout(opts, "connect_timeout_s"),
+        first_byte_timeout=_timeout(opts, "first_byte_timeout_s"),
+        idle_timeout=_timeout(opts, "idle_timeout_s"),
         models=frozenset(loads_list(row.models)),
         model_map=dict(orjson.loads(row.model_map or "{}")),
         groups=frozenset(loads_list(row.groups)),

@@ -143,6 +143,7 @@ channels = Table(
     Column("status", String(16), nullable=False),
     Column("created_at", UTC_DT, nullable=False),
     Column("updated_at", UTC_DT, nullable=False),
+    Column("options", Text, nullable=True),  # JSON: per-channel timeouts (0005)
 )
 
 ledger_accounts = Table(
