@@ -757,11 +757,10 @@ class TcpProxy:
             dst.shutdown(socket.SHUT_RDWR)
 
 
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_database_unreachable_503_then_resumes(db_url: str, tmp_path: Path) -> None:
-    """PostgreSQL behind a TCP relay that is cut and restored (on SQLite, running as root, a
-    read-only directory would not stop the writes, so this runs on PostgreSQL only)."""
-    if _backend_of(db_url) != "postgres":
-        pytest.skip("needs PostgreSQL (the database is made unreachable through a TCP relay)")
+    """PostgreSQL behind a TCP relay that is cut and restored. PostgreSQL only: on SQLite,
+    running as root, a read-only directory would not stop the writes."""
     from urllib.parse import urlsplit
 
     parts = urlsplit(db_url)
