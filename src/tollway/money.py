@@ -3,7 +3,7 @@
 1 credit = 1_000_000_000 nano-credits. A credit pays for 1 USD of official list price at
 multiplier 1.0, so USD amounts in the price book convert to nano-credits at the same scale.
 
-Nothing here ever touches ``float``: decimal strings are parsed with :class:`decimal.Decimal`
+Nothing here uses binary floating point: decimal strings are parsed with :class:`decimal.Decimal`
 and turned into exact integer ratios.
 """
 

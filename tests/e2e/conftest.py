@@ -75,3 +75,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
             if isinstance(value, Stack):
                 report.sections.append((f"tollway e2e logs ({value.backend})", value.logs()))
     return report
+
+
+@pytest.fixture(scope="module")
+def fstack(module_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The fault suites' server: short timeouts, JSON logs (see faults_support.SERVER_ENV)."""
+    from .faults_support import SERVER_ENV
+
+    workdir = tmp_path_factory.mktemp("faults")
+    with running_stack(_backend_of(module_db_url), module_db_url, workdir, SERVER_ENV) as s:
+        yield s

@@ -16,6 +16,7 @@ import orjson
 
 from tollway.billing.wallets import WalletCache
 from tollway.billing.writer import HoldEnded, HoldOpened, SettlementWriter
+from tollway.durations import Seconds
 from tollway.errors import InsufficientBalance, ServiceUnavailable
 from tollway.ledger import chart
 from tollway.ledger.chart import TransferKind
@@ -55,8 +56,8 @@ class Biller:
         writer: SettlementWriter,
         *,
         revenue_account_id: int,
-        hold_timeout_s: float,
-        settlement_deadline_s: float,
+        hold_timeout_s: Seconds,
+        settlement_deadline_s: Seconds,
     ) -> None:
         self.wallets = wallets
         self.writer = writer

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tollway.durations import Milliseconds, Seconds
 from tollway.ledger.holds import Hold
 from tollway.ledger.transfer import Transfer
 from tollway.store.batch_store import Batch, BatchRefused, make_batch_store
@@ -88,15 +89,15 @@ class SettlementWriter:
         engine: AsyncEngine,
         *,
         batch_size: int,
-        interval_ms: float,
-        hold_persist_delay_s: float = 1.0,
+        interval_ms: Milliseconds,
+        hold_persist_delay_s: Seconds = 1.0,
     ) -> None:
         self._store = make_batch_store(engine)
         self._batch_size = max(1, batch_size)
         self._interval = max(0.0, interval_ms) / 1000.0
         self._persist_delay = max(0.0, hold_persist_delay_s)
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
-        self._lazy: dict[str, tuple[float, _Item]] = {}  # trace id -> (due time, open not yet written)
+        self._lazy: dict[str, tuple[Seconds, _Item]] = {}  # trace id -> (due time, open not yet written)
         self._task: asyncio.Task[None] | None = None
         self.committed_batches = 0
         self.healthy = True
@@ -144,7 +145,7 @@ class SettlementWriter:
         self._queue.put_nowait(item)
         return fut
 
-    def _due_opens(self, now: float) -> list[_Item]:
+    def _due_opens(self, now: Seconds) -> list[_Item]:
         # Every opening waits the same delay, so insertion order is due order: look at the head.
         due: list[_Item] = []
         for when, item in self._lazy.values():
@@ -156,7 +157,7 @@ class SettlementWriter:
             del self._lazy[item.op.hold.trace_id]
         return due
 
-    def _next_due(self, now: float) -> float | None:
+    def _next_due(self, now: Seconds) -> Seconds | None:
         for when, _item in self._lazy.values():
             return max(0.0, when - now)
         return None
