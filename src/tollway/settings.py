@@ -79,6 +79,8 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = 32 * 1024 * 1024
     session_ttl_s: float = 7 * 24 * 3600.0
+    # Console sign-up when the operator has not set it in the console (operator_settings wins).
+    signup_enabled: bool = True
     log_level: str = "info"
 
     # Payments (docs/payments.md). Secrets accept a value or "@/path/to/file".

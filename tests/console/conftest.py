@@ -41,6 +41,7 @@ class User:
     id: str
     email: str
     role: str
+    totp_secret: str | None = None  # set once two-factor is enrolled (staff always)
 
 
 class Console:
@@ -120,7 +121,9 @@ def recorder() -> Iterator[Recorder]:
     assert not rec.outside(), f"requests left the server: {rec.outside()}"
 
 
-def sign_in(page: Page, base: str, email: str) -> None:
+def sign_in(page: Page, base: str, who: User | str) -> None:
+    """Sign in through the form. Pass the ``User`` (staff need it: their two-factor secret)."""
+    email = who.email if isinstance(who, User) else who
     page.goto(f"{base}/console/login")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", PASSWORD)

@@ -263,6 +263,10 @@ class TcpProxy:
 
     def cut(self) -> None:
         if self.sock is not None:
+            # close() alone does not wake a thread blocked in accept(): that accept would still take
+            # one more connection after the cut. shutdown() wakes it (EINVAL) on Linux.
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
             self.sock.close()
             self.sock = None
         with self._lock:
@@ -277,6 +281,9 @@ class TcpProxy:
             try:
                 client, _ = sock.accept()
             except OSError:
+                return
+            if self.sock is not sock:  # cut while this accept was returning
+                client.close()
                 return
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target))

@@ -399,3 +399,49 @@ payment_currencies = Table(
     Column("updated_by", String(128), nullable=False),
     Column("updated_at", UTC_DT, nullable=False),
 )
+
+# --- console accounts (migration 0006) ------------------------------------------------------
+
+operator_settings = Table(
+    "operator_settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),  # JSON
+    Column("updated_by", String(128), nullable=False),
+    Column("updated_at", UTC_DT, nullable=False),
+)
+
+password_resets = Table(
+    "password_resets",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("account_id", String(36), ForeignKey("accounts.id"), nullable=False),
+    Column("created_at", UTC_DT, nullable=False),
+    Column("expires_at", UTC_DT, nullable=False),
+    Column("used_at", UTC_DT),
+    Index("ix_password_resets_account_id", "account_id"),
+)
+
+# Mail Tollway sends (password resets). Sent through SMTP when configured; otherwise it stays
+# here for the operator to read (`tollway outbox`).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", UTC_DT, nullable=False),
+    Column("to_addr", String(320), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("sent_at", UTC_DT),
+    Column("error", Text),
+)
+
+# TOTP two-factor: the shared secret is sealed with the SecretBox; enabled once confirmed.
+account_totp = Table(
+    "account_totp",
+    metadata,
+    Column("account_id", String(36), ForeignKey("accounts.id"), primary_key=True),
+    Column("secret", Text, nullable=False),
+    Column("confirmed_at", UTC_DT),
+    Column("last_step", BigInteger),  # the last accepted time step: a code is accepted once
+)

@@ -28,19 +28,20 @@ def msgids() -> list[str]:
 def main() -> int:
     ids = msgids()
     missing = [m for m in ids if m not in ZH_CN]
-    if missing:
-        print("untranslated:", *missing, sep="\n  ")
-        return 1
     catalog = Catalog(locale="zh_CN", domain="messages", project="Tollway")
     for m in ids:
-        catalog.add(m, ZH_CN[m])
+        if m in ZH_CN:
+            catalog.add(m, ZH_CN[m])
     out = HERE / "zh_CN" / "LC_MESSAGES"
     out.mkdir(parents=True, exist_ok=True)
     with (out / "messages.po").open("wb") as fh:
         write_po(fh, catalog, omit_header=False, sort_output=True, no_location=True)
     with (out / "messages.mo").open("wb") as fh:
         write_mo(fh, catalog)
-    print(f"{len(ids)} messages")
+    print(f"{len(ids) - len(missing)} messages")
+    if missing:  # the catalogue is still written, so work on one page does not block another's
+        print("untranslated:", *missing, sep="\n  ")
+        return 1
     return 0
 
 

@@ -230,3 +230,16 @@ ZH_CN: dict[str, str] = {
     "Granted": "发放额度",
     "No vouchers.": "没有代金券。",
 }
+
+
+def _merge() -> None:
+    """Each area of the console keeps its messages in its own module (fewer edits to one file)."""
+    from tollway.console.i18n import zh_CN_auth, zh_CN_overview, zh_CN_staff
+
+    for part in (zh_CN_auth.ZH_CN_AUTH, zh_CN_staff.ZH_CN_STAFF, zh_CN_overview.ZH_CN_OVERVIEW):
+        clash = {k for k in part if k in ZH_CN and ZH_CN[k] != part[k]}
+        assert not clash, f"translated twice, differently: {sorted(clash)}"
+        ZH_CN.update(part)
+
+
+_merge()
