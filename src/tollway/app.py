@@ -16,31 +16,31 @@ import aiohttp
 from sqlalchemy import and_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tollway import providers
 from tollway.billing.biller import Biller
 from tollway.billing.wallets import WalletCache
 from tollway.billing.writer import SettlementWriter
 from tollway.catalog.cache import ConfigCache
 from tollway.catalog.model import Channel
+from tollway.errors import ServiceUnavailable
 from tollway.ledger import chart
 from tollway.limits.limiter import Limiter
 from tollway.observability import logs
 from tollway.observability.metrics import Metrics
 from tollway.observability.status import STATUS_PATHS, StatusPage
 from tollway.payments.jobs import start_payment_jobs
-from tollway.providers import translate
-from tollway.providers.base import ClientHints, Shape
 from tollway.relay.app import DataPlane
 from tollway.relay.asgi import Receive, Scope, Send, send_json
 from tollway.relay.gateway import Gateway
-from tollway.relay.upstream import _error_text
+from tollway.relay.probe import LiveChannels, ProbeResult, probe_call
 from tollway.routing.breaker import BreakerPolicy, BreakerState
-from tollway.routing.health import ChannelHealth, ChannelTransition, Outcome, classify
+from tollway.routing.health import ChannelHealth, ChannelTransition, Outcome
+from tollway.services.mail import start_mail_sender
 from tollway.settings import Settings
 from tollway.store import config_repo, ledger_repo
 from tollway.store.db import make_engine, migrate
 from tollway.store.secret_box import SecretBox
 from tollway.store.tables import holds, ledger_transfers
+from tollway.usage.jobs import start_usage_jobs
 
 log = logging.getLogger("tollway")
 
@@ -56,7 +56,6 @@ class TollwayApp:
         self.box = SecretBox.from_settings(self.settings.secret_key, self.settings.data_dir)
         self.gateway: Gateway | None = None
         self.data_plane: DataPlane | None = None
-        self.control: Any = self._build_control()
         self._tasks: list[asyncio.Task[None]] = []
         self._ledger_hwm = 0
         self._wake = asyncio.Event()
@@ -81,12 +80,16 @@ class TollwayApp:
         self.status_page = StatusPage(
             self.engine, self.health, lambda: self.gateway.config.channels if self.gateway else []
         )
+        self.control: Any = self._build_control()  # after the health: the console shows it
 
     def _build_control(self) -> Any:
         from tollway.api import ControlDeps, build_control_app
 
+        live = LiveChannels(
+            self.health, lambda: self.gateway.config.channels if self.gateway else [], self.test_call
+        )
         return build_control_app(
-            ControlDeps(self.engine, self.box, self.settings, on_change=self.request_refresh)
+            ControlDeps(self.engine, self.box, self.settings, on_change=self.request_refresh, live=live)
         )
 
     def request_refresh(self) -> None:
@@ -193,6 +196,12 @@ class TollwayApp:
             asyncio.get_running_loop().create_task(self._sweep_loop(), name="hold-sweeper"),
             start_payment_jobs(self.engine, self.box, s, self.request_refresh),  # FX + reconciliation
         ]
+        mail_sender = start_mail_sender(self.engine, s)  # the outbox over SMTP, when configured
+        if mail_sender is not None:
+            self._tasks.append(mail_sender)
+        usage_jobs = start_usage_jobs(self.engine, s)  # daily rollups + retention (tollway.usage)
+        if usage_jobs is not None:
+            self._tasks.append(usage_jobs)
 
     async def stop(self) -> None:
         """Graceful shutdown: refuse new data-plane calls (503), let in-flight calls finish up to
@@ -374,38 +383,21 @@ class TollwayApp:
 
     async def probe(self, channel: Channel) -> Outcome:
         """One real 1-token call to ``channel``; its outcome goes to the channel's breaker."""
-        assert self.gateway is not None
+        return (await self.test_call(channel)).outcome
+
+    async def test_call(self, channel: Channel) -> ProbeResult:
+        """A probe's call (also the console's "test call"); the outcome feeds the breaker."""
         gw = self.gateway
-        outcome, reason = Outcome.FAILED, "probe failed"
+        if gw is None:
+            raise ServiceUnavailable("Tollway is starting; try again in a moment")
+        gw.health.before_attempt(channel)  # an open breaker whose back-off has elapsed: the probe
         try:
-            model = min(channel.models)
-            upstream = channel.upstream_model(model)
-            adapter = providers.adapter_for(channel.type)
-            chat = {"model": model, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1}
-            if adapter.shape is Shape.OPENAI_CHAT:
-                body = adapter.passthrough_body(chat, upstream, stream=False)
-            else:
-                pivot = translate.request_to_pivot(Shape.OPENAI_CHAT, chat, model)
-                body = translate.request_from_pivot(
-                    adapter.shape, pivot, model=upstream, stream=False, max_output=1
-                )
-            target = adapter.target(
-                channel.base_url, channel.api_key, upstream, stream=False, hints=ClientHints()
-            )
-            async with asyncio.timeout(self.settings.probe_timeout_s):
-                async with gw.http.post(target.url, json=body, headers=target.headers) as resp:
-                    status = resp.status
-                    raw = await resp.read()
-            code = _error_text(raw)[1] if status >= 400 else None
-            outcome = classify(status, code)
-            reason = f"probe: HTTP {status}" + (f" {code}" if code else "")
+            result = await probe_call(gw.http, channel, self.settings.probe_timeout_s)
         except asyncio.CancelledError:
             gw.health.cancel_probe(channel)
             raise
-        except Exception as exc:
-            reason = f"probe: {type(exc).__name__}"
-        gw.health.record(channel, outcome, reason)
-        return outcome
+        gw.health.record(channel, result.outcome, result.reason)
+        return result
 
     async def _refresh_loop(self) -> None:
         assert self.gateway is not None

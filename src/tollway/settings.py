@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -77,10 +77,36 @@ class Settings(BaseSettings):
     # Streams wait this long for their settlement to commit before failing closed.
     settlement_deadline_s: float = 30.0
 
+    # Usage rollups and retention (tollway.usage; docs/console.md). The background job rolls up
+    # closed UTC days into usage_daily every interval (0 = never; `tollway usage rollup` by hand).
+    usage_rollup_interval_s: float = 300.0
+    # A day is closed this long after its UTC midnight end (late settlements still land in it).
+    usage_rollup_grace_s: float = 900.0
+    # Every run also re-rolls the last N closed days, so records committed late are counted.
+    usage_rollup_reroll_days: int = 2
+    # Raw usage records older than this many days are deleted once their day is rolled up
+    # (0 = keep forever). Charts and totals keep working from the rollups; the ledger is kept.
+    usage_retention_days: int = 0
+    usage_retention_batch: int = 5000  # records deleted per transaction
+
     max_body_bytes: int = 32 * 1024 * 1024
     session_ttl_s: float = 7 * 24 * 3600.0
     # Console sign-up when the operator has not set it in the console (operator_settings wins).
     signup_enabled: bool = True
+    # A password-reset link works once, for this long.
+    password_reset_ttl_s: float = 3600.0
+    # Between the password and the two-factor code (or staff enrollment) of a console sign-in.
+    pending_signin_ttl_s: float = 300.0
+    # Mail (password resets). Without smtp_host mail stays in the outbox (`tollway outbox list`).
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None  # a value or "@/path/to/file"
+    smtp_from: str = "Tollway <tollway@localhost>"
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_timeout_s: float = 30.0
+    # Unsent mail is (re)tried this often while smtp_host is set.
+    outbox_interval_s: float = 30.0
     log_level: str = "info"
 
     # Payments (docs/payments.md). Secrets accept a value or "@/path/to/file".
@@ -112,6 +138,7 @@ class Settings(BaseSettings):
         "epay_key",
         "alipay_app_id",
         "epay_pid",
+        "smtp_password",
     )
     @classmethod
     def _value_or_file(cls, value: str | None) -> str | None:

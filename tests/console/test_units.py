@@ -48,6 +48,10 @@ def test_surprises_explained() -> None:
         "status": "ok",
     }
     assert surprises(rec) == ["cache_write", "other_model", "estimated", "image", "multiplier"]
+    plain = {**rec, "tokens": {}, "model_billed": "a", "estimated": False, "lines": [], "multiplier": "1"}
+    assert surprises(plain) == []
+    cached = {**plain, "tokens": {"cache_read": 900}, "tier": "above_200k"}
+    assert surprises(cached) == ["cache_read", "tier"]
 
 
 def test_every_message_translated_and_compiled() -> None:

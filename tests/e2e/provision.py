@@ -267,8 +267,11 @@ class CliProvisioner:
     def create_group(self, name: str, **kw: Any) -> dict[str, Any]:
         args = ["admin", "group", "create", name]
         for k, v in kw.items():
-            if v is not None:
-                args += [f"--{k.replace('_', '-')}", str(v)]
+            flag = k.replace("_", "-")
+            if isinstance(v, bool):
+                args.append(f"--{flag}" if v else f"--no-{flag}")
+            elif v is not None:
+                args += [f"--{flag}", str(v)]
         return self.cli(*args)[1]  # type: ignore[no-any-return]
 
     def create_channel(

@@ -17,6 +17,7 @@ from tollway.api import ControlDeps, build_control_app
 from tollway.ledger.chart import TransferKind
 from tollway.payments.context import PaymentsContext
 from tollway.payments.fakes import FakeAlipay, FakeEPay, FakeStripe
+from tollway.services.totp import TotpService, code_for_step, current_step
 from tollway.settings import Settings
 from tollway.store.secret_box import SecretBox
 from tollway.store.tables import ledger_transfers
@@ -86,7 +87,13 @@ class Rig:
         doc = await self.ok(
             "POST", "/api/admin/accounts", json={"email": email, "password": PASSWORD, "role": role}
         )
-        login = await self.ok("POST", "/api/auth/login", None, json={"email": email, "password": PASSWORD})
+        body = {"email": email, "password": PASSWORD}
+        if role != "customer":  # staff must have two-factor on
+            totp = TotpService(self.engine, SecretBox("test-secret-key"), actor="test")
+            secret = await totp.begin(str(doc["id"]))
+            await totp.confirm(str(doc["id"]), code_for_step(secret, current_step() - 1))
+            body["totp"] = code_for_step(secret, current_step())
+        login = await self.ok("POST", "/api/auth/login", None, json=body)
         return str(doc["id"]), str(login["token"])
 
     async def set_price(self, currency: str = "CNY", price: str = "7.2") -> None:

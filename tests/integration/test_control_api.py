@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tollway.api import ControlDeps, build_control_app
+from tollway.services.totp import TotpService, code_for_step, current_step
 from tollway.settings import Settings
 from tollway.store.secret_box import SecretBox
 from tollway.store.tables import channels, sessions, usage_records
@@ -34,6 +35,7 @@ class Api:
     client: httpx2.AsyncClient
     engine: AsyncEngine
     changes: list[int] = field(default_factory=list)
+    totp_secrets: dict[str, str] = field(default_factory=dict)  # staff email -> two-factor secret
 
     async def call(
         self, method: str, path: str, token: str | None = ADMIN_TOKEN, **kw: Any
@@ -49,7 +51,10 @@ class Api:
         return r.json()
 
     async def login(self, email: str, password: str = PASSWORD) -> str:
-        doc = await self.ok("POST", "/api/auth/login", None, json={"email": email, "password": password})
+        body = {"email": email, "password": password}
+        if email in self.totp_secrets:
+            body["totp"] = code_for_step(self.totp_secrets[email], current_step())
+        doc = await self.ok("POST", "/api/auth/login", None, json=body)
         assert doc["token"].startswith("tws_")
         return str(doc["token"])
 
@@ -57,6 +62,10 @@ class Api:
         doc = await self.ok(
             "POST", "/api/admin/accounts", json={"email": email, "password": PASSWORD, "role": role}
         )
+        if role != "customer":  # staff must have two-factor on (confirmed with the previous step's code)
+            totp = TotpService(self.engine, SecretBox("test-secret-key"), actor="test")
+            self.totp_secrets[email] = secret = await totp.begin(str(doc["id"]))
+            await totp.confirm(str(doc["id"]), code_for_step(secret, current_step() - 1))
         return str(doc["id"])
 
 

@@ -156,12 +156,12 @@ async def test_manual_orders_and_the_return_page(rig: Rig) -> None:
         json={"provider": "manual", "amount": "25.00", "currency": "USD"},
     )
     assert order["state"] == "pending" and order["pay_url"] is None
-    page = await rig.client.get(f"/pay/return/{order['order_number']}")
+    page = await rig.client.get(f"/pay/return/{order['order_number']}", follow_redirects=True)
     assert page.status_code == 200 and "Waiting for the payment" in page.text
     await rig.ok(
         "POST", f"/api/admin/orders/{order['order_number']}/credit", json={"reason": "wire 42 received"}
     )
-    page = await rig.client.get(f"/pay/return/{order['order_number']}")
+    page = await rig.client.get(f"/pay/return/{order['order_number']}", follow_redirects=True)
     assert "25 credits were added" in page.text
     shown = await rig.ok("GET", f"/api/admin/orders/{order['order_number']}")
     assert [e["kind"] for e in shown["events"]] == ["created", "pending", "paid", "credited"]

@@ -283,7 +283,7 @@ async def test_any_mix_distinct_notifications_staff_return_page_and_reconciliati
 
     results = await asyncio.gather(
         *(rig.alipay_notify(p) for p in notes),
-        rig.client.get(f"/pay/return/{order['order_number']}"),
+        rig.client.get(f"/pay/return/{order['order_number']}", follow_redirects=True),
         Reconciler(rig.ctx).run(),
         staff(),
     )

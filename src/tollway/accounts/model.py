@@ -27,6 +27,7 @@ class KeyStatus(StrEnum):
     ENABLED = "enabled"
     DISABLED = "disabled"
     REVOKED = "revoked"
+    DELETED = "deleted"  # revoked and hidden from the key list; its usage records keep the id
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,9 @@ class Group:
     total_concurrency: int | None = None
     label: str = ""
     visible: bool = True
+    # Sticky routing: each account's calls for a model keep to one channel while it is healthy,
+    # so the upstream's prompt cache keeps hitting (routing/sticky.py).
+    sticky: bool = False
 
     def allows(self, model: str) -> bool:
         return not self.models or model in self.models

@@ -47,6 +47,8 @@ def catalog_router(deps: ControlDeps, auth: Authenticator) -> APIRouter:
             concurrency=body.concurrency,
             total_concurrency=body.total_concurrency,
             label=body.label,
+            visible=body.visible,
+            sticky=body.sticky,
             reason=body.reason,
         )
         deps.changed()

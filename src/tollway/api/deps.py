@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -12,18 +13,24 @@ from tollway.services.admin import AdminService
 from tollway.settings import Settings
 from tollway.store.secret_box import SecretBox
 
+if TYPE_CHECKING:
+    from tollway.relay.probe import LiveChannels
+
 log = logging.getLogger("tollway.api")
 
 
 @dataclass(frozen=True, slots=True)
 class ControlDeps:
     """``on_change`` is called after every configuration write, so the data plane running in
-    the same process reloads at once instead of at its next refresh tick."""
+    the same process reloads at once instead of at its next refresh tick. ``live`` is the
+    running data plane's channel health and test call (the console's channels page); None
+    when no data plane runs in this process."""
 
     engine: AsyncEngine
     box: SecretBox
     settings: Settings
     on_change: Callable[[], None] | None = None
+    live: LiveChannels | None = None
 
     def service(self, actor: str) -> AdminService:
         return AdminService(self.engine, self.box, actor=actor)

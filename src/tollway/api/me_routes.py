@@ -6,52 +6,31 @@ key id or trace id is "not found" (404), never "forbidden": ids do not leak.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
-from tollway.accounts.model import AccountStatus
-from tollway.api.auth import Authenticator, Principal
+from tollway.api.auth import ApiLogin, Authenticator, Principal
 from tollway.api.deps import ControlDeps
-from tollway.api.schemas import Login, MyKeyCreate, joined
-from tollway.api.sessions import account_by_email, create_session, delete_session
-from tollway.errors import AuthenticationFailed, NotFound, PermissionDenied
-from tollway.services.passwords import hash_password, verify_password
+from tollway.api.schemas import KeyRename, Login, MyKeyCreate, joined
+from tollway.api.sessions import delete_session
+from tollway.errors import NotFound
 from tollway.store import config_repo
 
 Json = dict[str, Any]
 
 
-class InvalidCredentials(AuthenticationFailed):
-    code = "invalid_credentials"
-
-
 def auth_router(deps: ControlDeps, auth: Authenticator) -> APIRouter:
     router = APIRouter(prefix="/api/auth", tags=["sign-in"])
-    decoy: list[str] = []  # a hash to verify against for unknown emails (same timing)
+    api_login = ApiLogin(deps)
 
-    @router.post("/login", summary="Sign in with email and password; returns a session token")
-    async def login(body: Login) -> Json:
-        async with deps.engine.connect() as conn:
-            row = await account_by_email(conn, body.email)
-        if row is None or not row.password_hash:
-            if not decoy:
-                decoy.append(await asyncio.to_thread(hash_password, "decoy-password"))
-            await asyncio.to_thread(verify_password, decoy[0], body.password)
-            raise InvalidCredentials("wrong email or password")
-        if not await asyncio.to_thread(verify_password, row.password_hash, body.password):
-            raise InvalidCredentials("wrong email or password")
-        if row.status != AccountStatus.ACTIVE.value:
-            raise PermissionDenied("this account is suspended")
-        async with deps.engine.begin() as conn:
-            token, expires = await create_session(conn, row.id, ttl_s=deps.settings.session_ttl_s)
-        return {
-            "token": token,
-            "token_type": "bearer",
-            "expires_at": expires.isoformat(),
-            "account": {"id": row.id, "email": row.email, "role": row.role},
-        }
+    @router.post(
+        "/login",
+        summary="Sign in with email, password and (when two-factor is on) the code; returns a session token",
+    )
+    async def login(body: Login, request: Request) -> Json:
+        ip = request.client.host if request.client else "?"
+        return await api_login.login(body.email, body.password, body.totp, ip)
 
     @router.post("/logout", summary="End this session")
     async def logout(who: Principal = Depends(auth.session)) -> Json:
@@ -124,6 +103,18 @@ def me_router(deps: ControlDeps, auth: Authenticator) -> APIRouter:
     @router.post("/keys/{key_id}/revoke", summary="Revoke one of my keys for good")
     async def revoke_my_key(key_id: str, who: Principal = me) -> Json:
         out = await deps.service(who.actor).set_key_status(key_id, "revoked", account_id=account_of(who))
+        deps.changed()
+        return out
+
+    @router.patch("/keys/{key_id}", summary="Rename one of my keys")
+    async def rename_my_key(key_id: str, body: KeyRename, who: Principal = me) -> Json:
+        out = await deps.service(who.actor).rename_key(key_id, body.name, account_id=account_of(who))
+        deps.changed()
+        return out
+
+    @router.delete("/keys/{key_id}", summary="Delete one of my keys (revoked and hidden; its usage stays)")
+    async def delete_my_key(key_id: str, who: Principal = me) -> Json:
+        out = await deps.service(who.actor).set_key_status(key_id, "deleted", account_id=account_of(who))
         deps.changed()
         return out
 

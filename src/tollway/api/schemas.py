@@ -96,6 +96,10 @@ class GroupPatch(Body):
     concurrency: Limit | None = None
     total_concurrency: Limit | None = None
     label: str | None = Field(None, max_length=64)
+    visible: bool | None = Field(None, description="Shown to customers (key creation, prices).")
+    sticky: bool | None = Field(
+        None, description="Sticky routing: an account's calls for a model keep to one channel."
+    )
     reason: str = ""
 
 
@@ -162,6 +166,10 @@ class MyKeyCreate(Body):
     ip_allow: Names | None = Field(None, description="CIDRs allowed to call; empty = any.")
 
 
+class KeyRename(Body):
+    name: str = Field(min_length=1, max_length=128)
+
+
 class KeyCreate(MyKeyCreate):
     rpm: Limit | None = None
     tpm: Limit | None = None
@@ -181,6 +189,11 @@ class CreditCreate(Body):
 class Login(Body):
     email: str = Field(min_length=1, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
+    totp: str | None = Field(
+        default=None,
+        max_length=16,
+        description="The current 6-digit two-factor code; required when the account has two-factor on.",
+    )
 
 
 def joined(values: list[str] | None) -> str | None:

@@ -5,12 +5,11 @@ expects (Stripe: any 2xx; Alipay and EPay: the literal ``success``)."""
 
 from __future__ import annotations
 
-import html
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from tollway.payments.context import PaymentsContext
 from tollway.payments.errors import NotificationRefused
@@ -67,18 +66,9 @@ def webhooks_router(ctx: PaymentsContext) -> APIRouter:
         order = await notify.confirm(order_number, source="return")
         if "application/json" in request.headers.get("accept", ""):
             return JSONResponse(order)
-        messages = {
-            "credited": f"Paid: {order['credits']} credits were added to your balance.",
-            "pending": "Waiting for the payment; you will be credited automatically once it arrives.",
-            "created": "Waiting for the payment.",
-            "failed": f"The payment failed: {order['failure_reason'] or 'no reason given'}.",
-            "expired": "This order expired unpaid.",
-        }
-        text = messages.get(order["state"], f"Order state: {order['state']}.")
-        page = (
-            "<!doctype html><meta charset=utf-8><title>Tollway payment</title>"
-            f"<h1>Order {html.escape(order['order_number'])}</h1><p>{html.escape(text)}</p>"
-        )
-        return HTMLResponse(page)
+        # The customer's page is the console's (translated, styled); it needs no session.
+        cancelled = "?cancelled=1" if request.query_params.get("cancelled") == "1" else ""
+        target = f"/console/payment/{quote(order['order_number'])}{cancelled}"
+        return RedirectResponse(target, status_code=303)
 
     return router

@@ -174,3 +174,21 @@ def key_enable(key_id: KeyId, json_out: JsonFlag = False) -> None:
 def key_revoke(key_id: KeyId, json_out: JsonFlag = False) -> None:
     """Revoke a key for good."""
     _key_status(key_id, "revoked", json_out)
+
+
+@key_app.command("delete")
+def key_delete(key_id: KeyId, json_out: JsonFlag = False) -> None:
+    """Delete a key: revoked for good and hidden from key lists (its usage records stay)."""
+    _key_status(key_id, "deleted", json_out)
+
+
+@key_app.command("rename")
+def key_rename(
+    key_id: KeyId, name: Annotated[str, typer.Argument(help="The new name.")], json_out: JsonFlag = False
+) -> None:
+    """Rename a key."""
+
+    async def action(svc: AdminService) -> dict[str, Any]:
+        return await svc.rename_key(key_id, name)
+
+    run_admin(json_out, action, record_renderer("key renamed"))

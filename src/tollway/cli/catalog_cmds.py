@@ -37,6 +37,13 @@ TotalConcurrency = Annotated[
     typer.Option("--total-concurrency", help="Cap on the whole group's concurrent requests."),
 ]
 Label = Annotated[str | None, typer.Option("--label", help="Label, e.g. recommended.")]
+Sticky = Annotated[
+    bool | None,
+    typer.Option(
+        "--sticky/--no-sticky",
+        help="Sticky routing: an account's calls for a model keep to one channel while it is healthy.",
+    ),
+]
 
 
 # --- groups ---------------------------------------------------------------------------------
@@ -59,6 +66,7 @@ def group_create(
     concurrency: Concurrency = None,
     total_concurrency: TotalConcurrency = None,
     label: Label = None,
+    sticky: Sticky = None,
     reason: Reason = "",
     json_out: JsonFlag = False,
 ) -> None:
@@ -74,6 +82,7 @@ def group_create(
         concurrency=concurrency,
         total_concurrency=total_concurrency,
         label=label,
+        sticky=sticky,
         reason=reason,
     )
 
@@ -88,6 +97,7 @@ def group_update(
     concurrency: Concurrency = None,
     total_concurrency: TotalConcurrency = None,
     label: Label = None,
+    sticky: Sticky = None,
     reason: Reason = "",
     json_out: JsonFlag = False,
 ) -> None:
@@ -103,6 +113,7 @@ def group_update(
         concurrency=concurrency,
         total_concurrency=total_concurrency,
         label=label,
+        sticky=sticky,
         reason=reason,
     )
 

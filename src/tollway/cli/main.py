@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
-from tollway.cli import admin, ops_cmds
+from tollway.cli import admin, console_account_cmds, ops_cmds
 from tollway.cli.options import JsonFlag
 from tollway.cli.output import record_renderer
 from tollway.cli.payments_cmds import payments_app
 from tollway.cli.runtime import run_engine
+from tollway.cli.usage_cmds import app as usage_app
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,7 +29,9 @@ app = typer.Typer(
 )
 app.add_typer(admin.app, name="admin")
 app.add_typer(payments_app, name="payments")
+app.add_typer(usage_app, name="usage")
 ops_cmds.register(app)
+console_account_cmds.register(app)  # settings, outbox (and admin account totp-reset)
 
 
 @app.command("migrate")

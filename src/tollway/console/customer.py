@@ -23,6 +23,7 @@ from tollway.store import config_repo
 
 Json = dict[str, Any]
 LOW_BALANCE_NANO = 1_000_000_000  # warn below 1 credit
+KEY_ACTIONS = {"disable": "disabled", "enable": "enabled", "revoke": "revoked", "delete": "deleted"}
 PER = {"mtok": 1_000_000, "call": 1}  # a price line's unit (tollway.pricing.model.ChargeLine.per)
 
 
@@ -40,6 +41,10 @@ def surprises(rec: Json) -> list[str]:
     t = rec["tokens"]
     if (t.get("cache_write_5m") or 0) + (t.get("cache_write_1h") or 0) > 0:
         out.append("cache_write")
+    if (t.get("cache_read") or 0) > 0:
+        out.append("cache_read")
+    if rec.get("tier"):
+        out.append("tier")
     if rec["model_billed"] and rec["model_requested"] and rec["model_billed"] != rec["model_requested"]:
         out.append("other_model")
     if rec["estimated"]:
@@ -134,7 +139,8 @@ def customer_routes(router: APIRouter, web: Web, ctx: PaymentsContext) -> None:
         v = await web.viewer(request)
         async with deps.engine.connect() as conn:
             b = await stats.spend_breakdown(conn, v.account_id)
-        names = {k["id"]: k["name"] for k in await deps.service(v.actor).list_keys(v.account_id)}
+        keys = await deps.service(v.actor).list_keys(v.account_id, include_deleted=True)
+        names = {k["id"]: k["name"] for k in keys}
         chart = {  # bar heights only; shown amounts come from the integer nano-credits
             "days": [d for d, _ in reversed(b["day"])],
             "day_values": [float(Decimal(c) / 10**9) for _, (c, _n) in reversed(b["day"])],
@@ -177,11 +183,18 @@ def customer_routes(router: APIRouter, web: Web, ctx: PaymentsContext) -> None:
     @router.post("/keys/{key_id}/{action}")
     async def key_action(request: Request, key_id: str, action: str) -> Response:
         v = await web.viewer(request)
-        await web.form(request)
-        status = {"disable": "disabled", "enable": "enabled", "revoke": "revoked"}.get(action)
-        if status is None:
-            raise NotFound("action")
-        await deps.service(v.actor).set_key_status(key_id, status, account_id=v.account_id)
+        form = await web.form(request)
+        svc = deps.service(v.actor)
+        if action == "rename":
+            try:
+                await svc.rename_key(key_id, form.get("name", ""), account_id=v.account_id)
+            except InvalidRequest as exc:
+                return await keys_page(request, v, None, str(exc))
+        else:
+            status = KEY_ACTIONS.get(action)
+            if status is None:
+                raise NotFound("action")
+            await svc.set_key_status(key_id, status, account_id=v.account_id)
         deps.changed()
         return web.redirect("/console/keys")
 
@@ -191,7 +204,7 @@ def customer_routes(router: APIRouter, web: Web, ctx: PaymentsContext) -> None:
         f = parse_filter(request)
         async with deps.engine.connect() as conn:
             rows = await stats.usage_page(conn, v.account_id, f, limit=200)
-        keys = await deps.service(v.actor).list_keys(v.account_id)
+        keys = await deps.service(v.actor).list_keys(v.account_id, include_deleted=True)
         until = request.query_params.get("until", "")
         return web.render(request, "usage.html", me=v, rows=rows, f=f, keys=keys, until=until)
 

@@ -1,8 +1,8 @@
 """Staff pages (support and admin): find an account by UUID, email, order number or trace ID;
 an account's balance, keys, usage, orders, vouchers and audit trail; credit with a reason,
 voucher grants, suspend; orders (reconcile, manual credit); the refund queue; code batches;
-the audit log. Support cannot change prices, groups, channels or settings — and no page here
-does; those stay with admins on ``/api/admin`` and the CLI."""
+the audit log. Groups, models and prices, channels and settings are in :mod:`.staff_catalog`,
+:mod:`.staff_channels` and :mod:`.staff_settings` (admins change them; support only reads)."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def staff_routes(router: APIRouter, web: Web, ctx: PaymentsContext) -> None:
             me=v,
             a=acct,
             bal=await svc.balance(account_id),
-            keys=await svc.list_keys(account_id),
+            keys=await svc.list_keys(account_id, include_deleted=True),
             usage=await svc.list_usage(account_id, limit=20),
             orders=await OrderService(ctx, v.actor).list_orders(account_id=account_id),
             refunds=await RefundService(ctx, v.actor).list_requests(account_id=account_id),
@@ -217,6 +217,18 @@ def staff_routes(router: APIRouter, web: Web, ctx: PaymentsContext) -> None:
         except (TollwayError, ValueError) as exc:
             error = str(exc)
         return web.render(request, "staff_codes.html", me=v, batches=await svc.list_batches(), error=error)
+
+    @router.post("/staff/codes/{batch_id}/revoke")
+    async def revoke_codes(request: Request, batch_id: str) -> Response:
+        v = await admin(request)
+        form = await web.form(request)
+        svc = CodeService(ctx, v.actor)
+        if batch_id not in {b["batch_id"] for b in await svc.list_batches()}:
+            raise NotFound("batch")
+        done = await svc.revoke(batch_id=batch_id, reason=form.get("reason", "").strip())
+        return web.render(
+            request, "staff_codes.html", me=v, batches=await svc.list_batches(), revoked=done["revoked"]
+        )
 
     @router.get("/staff/codes/{batch_id}.csv")
     async def export_codes(request: Request, batch_id: str) -> Response:

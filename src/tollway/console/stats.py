@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from tollway.console import rollup_queries as rq
 from tollway.services.queries import usage_json
 from tollway.store.tables import audit_log, usage_records
 
@@ -18,39 +19,24 @@ Json = dict[str, Any]
 U = usage_records.c
 
 
-async def spend_since(conn: AsyncConnection, owner_id: str, since: datetime) -> int:
-    q = select(func.coalesce(func.sum(U.deduction_nano), 0)).where(
-        U.owner_id == owner_id, U.created_at >= since
-    )
-    return int((await conn.execute(q)).scalar_one())
-
-
 async def spend_summary(conn: AsyncConnection, owner_id: str, now: datetime | None = None) -> Json:
-    now = now or datetime.now(UTC)
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    return {
-        "today": await spend_since(conn, owner_id, today),
-        "d7": await spend_since(conn, owner_id, now - timedelta(days=7)),
-        "d30": await spend_since(conn, owner_id, now - timedelta(days=30)),
-    }
+    """Spend today, over the last 7 and the last 30 UTC days (today included), nano-credits."""
+    end = rq.today(now)
+    by_day = await rq.totals(conn, since=end - timedelta(days=29), until=end, by=("day",), owner_id=owner_id)
+    t, d7, d30 = rq.window_sums(by_day, end, "deduction_nano", (1, 7, 30))
+    return {"today": t, "d7": d7, "d30": d30}
 
 
-async def spend_series(conn: AsyncConnection, owner_id: str, days: int = 30) -> Json:
+async def spend_series(
+    conn: AsyncConnection, owner_id: str, days: int = 30, now: datetime | None = None
+) -> Json:
     """Spend per day (UTC) and per model over the last ``days`` days, in nano-credits."""
-    since = datetime.now(UTC) - timedelta(days=days)
-    rows = await conn.execute(
-        select(U.created_at, U.model_billed, U.deduction_nano).where(
-            U.owner_id == owner_id, U.created_at >= since
-        )
-    )
-    by_day: dict[str, int] = {}
-    by_model: dict[str, int] = {}
-    for r in rows:
-        day = r.created_at.date().isoformat()
-        by_day[day] = by_day.get(day, 0) + int(r.deduction_nano)
-        model = r.model_billed or "?"
-        by_model[model] = by_model.get(model, 0) + int(r.deduction_nano)
-    return {"by_day": dict(sorted(by_day.items())), "by_model": by_model}
+    end = rq.today(now)
+    by = ("day", "model")
+    rows = await rq.totals(conn, since=end - timedelta(days=days - 1), until=end, by=by, owner_id=owner_id)
+    by_day = {d: c[0] for d, c in sorted(rq.fold(rows, by, "day").items())}
+    by_model = {m: c[0] for m, c in sorted(rq.fold(rows, by, "model").items(), key=lambda kv: -kv[1][0])}
+    return {"by_day": by_day, "by_model": by_model}
 
 
 @dataclass(slots=True)
@@ -188,32 +174,30 @@ async def visible_group_names(conn: AsyncConnection) -> set[str]:
 
 
 async def spend_by_key(conn: AsyncConnection, owner_id: str) -> dict[str, int]:
-    q = (
-        select(U.key_id, func.coalesce(func.sum(U.deduction_nano), 0))
-        .where(U.owner_id == owner_id)
-        .group_by(U.key_id)
-    )
-    return {str(k): int(n) for k, n in await conn.execute(q)}
+    """Each key's spend since its first call (rollups plus today's raw records)."""
+    rows = await rq.totals(conn, since=None, until=rq.today(), by=("key",), owner_id=owner_id)
+    return {str(k): cell["deduction_nano"] for (k,), cell in rows.items()}
 
 
-async def spend_breakdown(conn: AsyncConnection, owner_id: str, days: int = 90) -> Json:
-    """Spend and calls over the last ``days`` days by day, month, model and key (nano-credits)."""
-    since = datetime.now(UTC) - timedelta(days=days)
-    rows = await conn.execute(
-        select(U.created_at, U.model_billed, U.key_id, U.deduction_nano).where(
-            U.owner_id == owner_id, U.created_at >= since
+async def spend_breakdown(
+    conn: AsyncConnection, owner_id: str, days: int = 90, now: datetime | None = None
+) -> Json:
+    """Spend and calls over the last ``days`` UTC days by day, month, model and key (nano-credits)."""
+    end = rq.today(now)
+    by = ("day", "model", "key")
+    rows = await rq.totals(conn, since=end - timedelta(days=days - 1), until=end, by=by, owner_id=owner_id)
+    out = {dim: rq.fold(rows, by, dim) for dim in ("day", "model", "key")}
+    month: dict[str, list[int]] = {}
+    for day, (spend, calls) in out["day"].items():
+        cell = month.setdefault(day[:7], [0, 0])
+        cell[0] += spend
+        cell[1] += calls
+    out["month"] = month
+    return {
+        dim: sorted(
+            v.items(),
+            key=(lambda kv: kv[0]) if dim in ("day", "month") else (lambda kv: kv[1][0]),
+            reverse=True,
         )
-    )
-    out: dict[str, dict[str, list[int]]] = {"day": {}, "month": {}, "model": {}, "key": {}}
-    for r in rows:
-        day = r.created_at.date().isoformat()
-        for dim, value in (
-            ("day", day),
-            ("month", day[:7]),
-            ("model", r.model_billed or "?"),
-            ("key", r.key_id),
-        ):
-            cell = out[dim].setdefault(str(value), [0, 0])
-            cell[0] += int(r.deduction_nano)
-            cell[1] += 1
-    return {dim: sorted(v.items(), reverse=dim in ("day", "month")) for dim, v in out.items()}
+        for dim, v in out.items()
+    }

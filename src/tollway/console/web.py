@@ -12,8 +12,6 @@ from __future__ import annotations
 import gettext
 import hmac
 import secrets
-import time
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +26,11 @@ from tollway.accounts.model import AccountStatus, Role
 from tollway.api.deps import ControlDeps
 from tollway.api.sessions import session_account
 from tollway.money import nano_to_credits
+from tollway.payments.stripe.declines import DECLINES
+from tollway.payments.stripe.declines import GENERIC as DECLINE_GENERIC
+from tollway.payments.stripe.provider import ASYNC_FAILED
+from tollway.services.throttle import Throttle
+from tollway.services.totp import totp_confirmed
 
 HERE = Path(__file__).parent
 LOCALES = {"en": "English", "zh_CN": "简体中文"}
@@ -36,11 +39,14 @@ CSRF_COOKIE = "tw_csrf"
 LANG_COOKIE = "tw_lang"
 
 
+PROVIDER_REASONS = frozenset([*DECLINES.values(), DECLINE_GENERIC, ASYNC_FAILED])
+
 # Status words stored in the database, shown translated (the catalogue build adds them).
 STATE_WORDS = (
     "enabled",
     "disabled",
     "revoked",
+    "deleted",
     "active",
     "suspended",
     "ok",
@@ -60,6 +66,9 @@ STATE_WORDS = (
     "rejected",
     "cash",
     "voucher",
+    "closed",  # breaker states (the channels page)
+    "open",
+    "half_open",
 )
 
 
@@ -89,35 +98,11 @@ def make_env(lang: str, translations: dict[str, gettext.NullTranslations]) -> ji
     env.filters["times"] = times
     tr = translations[lang]
     env.filters["state"] = lambda w: tr.gettext(w) if w in STATE_WORDS else (w or "")
+    # Provider decline reasons are stored in English (payments.stripe.declines); shown translated.
+    env.filters["reason"] = lambda w: tr.gettext(w) if w in PROVIDER_REASONS else (w or "")
     env.filters["day"] = lambda s: (s or "")[:10]
     env.filters["when"] = lambda s: (s or "")[:19].replace("T", " ")
     return env
-
-
-class Throttle:
-    """Failed sign-ins in the last ``window_s``: at most ``limit`` per email, and ``ip_limit``
-    per client address (higher: many people may share one address behind a NAT)."""
-
-    def __init__(self, limit: int = 5, ip_limit: int = 30, window_s: float = 900.0) -> None:
-        self.limit, self.ip_limit, self.window_s = limit, ip_limit, window_s
-        self.fails: dict[str, deque[float]] = defaultdict(deque)
-
-    def _live(self, key: str) -> deque[float]:
-        q, now = self.fails[key], time.monotonic()
-        while q and q[0] < now - self.window_s:
-            q.popleft()
-        return q
-
-    def blocked(self, *keys: str) -> bool:
-        return any(len(self._live(k)) >= (self.ip_limit if k.startswith("ip:") else self.limit) for k in keys)
-
-    def fail(self, *keys: str) -> None:
-        for k in keys:
-            self._live(k).append(time.monotonic())
-
-    def clear(self, *keys: str) -> None:
-        for k in keys:
-            self.fails.pop(k, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +162,11 @@ class Web:
             raise NotSignedIn
         async with self.deps.engine.connect() as conn:
             row = await session_account(conn, token)
-        if row is None or row.status != AccountStatus.ACTIVE.value:
+            # staff sessions exist only after two-factor; this also covers a reset since then
+            staff_without_totp = (
+                row is not None and row.role != Role.CUSTOMER.value and not await totp_confirmed(conn, row.id)
+            )
+        if row is None or row.status != AccountStatus.ACTIVE.value or staff_without_totp:
             raise NotSignedIn
         return Viewer(row.id, row.email, Role(row.role), token)
 

@@ -47,6 +47,7 @@ class Call:
     facts: CallFacts
     entry: PriceEntry
     channels: list[Channel]
+    sticky_key: str | None = None  # account and model, when the group routes sticky
     started: float = field(default_factory=time.monotonic)
     attempts: list[dict[str, Any]] = field(default_factory=list)  # upstream attempts, for the record
     ttft_ms: int | None = None
@@ -141,7 +142,8 @@ class Gateway:
             client_ip=client_ip,
             started_at=now,
         )
-        return Call(trace_id, caller, facts, entry, channels)
+        sticky = f"{caller.account.id}/{model}" if group.sticky else None
+        return Call(trace_id, caller, facts, entry, channels, sticky)
 
 
 def bearer_secret(scope: Scope) -> str | None:

@@ -259,6 +259,7 @@ async def _open(gw: Gateway, call: Call, watch: ClientWatch, prepare: Any) -> Op
                 attempts_log=call.attempts,
                 max_attempts=s.upstream_max_attempts,
                 total_deadline=s.upstream_total_deadline_s,
+                sticky=call.sticky_key,
             )
         )
     except ClientGone:

@@ -63,22 +63,24 @@ async def open_upstream(
     attempts_log: list[dict[str, Any]] | None = None,
     max_attempts: int = MAX_ATTEMPTS,
     total_deadline: float | None = None,
+    sticky: str | None = None,
 ) -> Opened:
     """Open the call on the first channel that answers; ``attempts_log`` receives one entry per
     attempt (channel, outcome, HTTP status, milliseconds) for the usage record.
 
     ``total_deadline`` bounds the time spent opening across every attempt: once it has passed,
     no further attempt is made and the call fails with :class:`UpstreamTimeout` (504).
-    A channel's own timeouts (``Channel.connect_timeout`` ...) override the arguments."""
+    A channel's own timeouts (``Channel.connect_timeout`` ...) override the arguments.
+    ``sticky`` (account and model, for groups with sticky routing) fixes the channel order."""
     last: TollwayError | None = None
     attempts = 0
     log = attempts_log if attempts_log is not None else []
     started = time.monotonic()
     deadline = started + total_deadline if total_deadline is not None else None
     if health is not None:
-        ordered = health.order(channels)
+        ordered = health.order(channels, sticky=sticky)
     else:
-        ordered = [x for c in order_channels(channels) for x in c.credentials()]
+        ordered = [x for c in order_channels(channels, sticky=sticky) for x in c.credentials()]
     for channel in ordered[:max_attempts]:
         fb = channel.first_byte_timeout if channel.first_byte_timeout is not None else first_byte_timeout
         if deadline is not None:

@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from tollway.catalog.model import Channel
 from tollway.routing.breaker import Breaker, BreakerPolicy, BreakerState, Transition
+from tollway.routing.sticky import sticky_order, sticky_start
 
 
 class Outcome(StrEnum):
@@ -49,13 +50,18 @@ class ChannelTransition:
     transition: Transition
 
 
-def order_channels(channels: Sequence[Channel], rng: random.Random | None = None) -> list[Channel]:
-    """Highest priority first, weighted random inside a tier."""
+def order_channels(
+    channels: Sequence[Channel], rng: random.Random | None = None, sticky: str | None = None
+) -> list[Channel]:
+    """Highest priority first, weighted random inside a tier (or, with a ``sticky`` key, the
+    key's own weighted rendezvous order: see :mod:`.sticky`)."""
     n = len(channels)
     if n == 0:
         return []
     if n == 1:
         return [channels[0]]
+    if sticky is not None:
+        return sticky_order(channels, sticky)
     rand = (rng or _RNG).random
     tiers: dict[int, list[Channel]] = {}
     for c in channels:
@@ -124,11 +130,14 @@ class ChannelHealth:
         b = self._breakers.get(cred_key(channel))
         return BreakerState.CLOSED if b is None else b.state
 
-    def order(self, channels: Sequence[Channel], rng: random.Random | None = None) -> list[Channel]:
+    def order(
+        self, channels: Sequence[Channel], rng: random.Random | None = None, sticky: str | None = None
+    ) -> list[Channel]:
         """Credentials to try, best first: channels in priority/weight order, and inside a
         channel its credentials whose breaker lets a call through, rotated round-robin from call
         to call; when no credential of any channel is usable, all of them (a last resort beats
-        a certain error)."""
+        a certain error). A ``sticky`` key (account and model) replaces both random choices
+        with the key's own stable order, so its calls keep one upstream while it is usable."""
         now = self.clock()
         usable: list[tuple[Channel, list[Channel]]] = []
         for c in channels:
@@ -138,12 +147,16 @@ class ChannelHealth:
             if creds:
                 usable.append((c, creds))
         if not usable:
-            return [x for c in order_channels(channels, rng) for x in c.credentials()]
+            return [x for c in order_channels(channels, rng, sticky) for x in c.credentials()]
         by_id = {c.id: creds for c, creds in usable}
         out: list[Channel] = []
-        for c in order_channels([c for c, _ in usable], rng):
+        for c in order_channels([c for c, _ in usable], rng, sticky):
             creds = by_id[c.id]
-            if len(creds) > 1:
+            if len(creds) > 1 and sticky is not None:
+                n_all = len(c.keys)
+                start = sticky_start(sticky, c.id, n_all)
+                creds = sorted(creds, key=lambda x: (x.key_index - start) % n_all)
+            elif len(creds) > 1:
                 n = self._rr.get(c.id, 0)
                 self._rr[c.id] = n + 1
                 i = n % len(creds)

@@ -13,23 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tollway.accounts.model import (
     AccountStatus,
-    KeyStatus,
     Role,
-    display_prefix,
-    hash_secret,
-    new_secret,
-    parse_networks,
 )
 from tollway.errors import Conflict, InvalidRequest, NotFound
 from tollway.ledger import chart
 from tollway.ledger.chart import AccountKind, TransferKind
 from tollway.ledger.transfer import Leg, Transfer
 from tollway.money import MoneyFormatError, credits_to_nano
-from tollway.services.base import Json, ServiceBase, check_limit, split_list
+from tollway.services.base import Json, ServiceBase
 from tollway.services.passwords import hash_password
 from tollway.store import config_repo as repo
 from tollway.store import ledger_repo
-from tollway.store.tables import accounts, api_keys
+from tollway.store.tables import accounts
 
 
 class AccountAdmin(ServiceBase):
@@ -90,7 +85,7 @@ class AccountAdmin(ServiceBase):
         except ValueError as exc:
             raise InvalidRequest("status must be active or suspended", param="status") from exc
         async with self.engine.begin() as conn:
-            account = await self._account(conn, account_id)
+            account = await require_account(conn, account_id)
             await conn.execute(update(accounts).where(accounts.c.id == account_id).values(status=value.value))
             await repo.write_audit(
                 conn,
@@ -103,106 +98,6 @@ class AccountAdmin(ServiceBase):
             )
             await repo.bump_version(conn)
         return {"id": account_id, "status": value.value}
-
-    async def _account(self, conn: AsyncConnection, account_id: str) -> Any:
-        try:
-            uuid.UUID(account_id)
-        except ValueError as exc:
-            raise NotFound(f"no account {account_id!r}", param="account_id") from exc
-        account = await repo.get_account(conn, account_id)
-        if account is None:
-            raise NotFound(f"no account {account_id!r}", param="account_id")
-        return account
-
-    async def create_key(
-        self,
-        account_id: str,
-        *,
-        name: str,
-        group: str,
-        expires: datetime | None = None,
-        models: str | None = None,
-        spend_cap: str | None = None,
-        ip_allow: str | None = None,
-        rpm: int | None = None,
-        tpm: int | None = None,
-        concurrency: int | None = None,
-    ) -> Json:
-        try:
-            cap = None if spend_cap is None else credits_to_nano(spend_cap, field="spend_cap")
-            nets = [str(n) for n in parse_networks(split_list(ip_allow))]
-        except (MoneyFormatError, ValueError) as exc:
-            raise InvalidRequest(
-                str(exc), param="spend_cap" if isinstance(exc, MoneyFormatError) else "ip_allow"
-            ) from exc
-        if cap is not None and cap < 0:
-            raise InvalidRequest("spend cap must not be negative", param="spend_cap")
-        secret = new_secret()
-        key_id = str(uuid.uuid4())
-        now = repo.utcnow()
-        async with self.engine.begin() as conn:
-            await self._account(conn, account_id)
-            if await repo.get_group_row(conn, group) is None:
-                raise NotFound(f"group {group!r} does not exist", param="group")
-            await conn.execute(
-                api_keys.insert().values(
-                    id=key_id,
-                    account_id=account_id,
-                    name=name,
-                    key_hash=hash_secret(secret),
-                    prefix=display_prefix(secret),
-                    group_name=group,
-                    status=KeyStatus.ENABLED.value,
-                    expires_at=expires,
-                    spend_cap_nano=cap,
-                    models=repo.dumps(sorted(split_list(models))),
-                    ip_allow=repo.dumps(nets),
-                    rpm=check_limit(rpm, "rpm"),
-                    tpm=check_limit(tpm, "tpm"),
-                    concurrency=check_limit(concurrency, "concurrency"),
-                    created_at=now,
-                )
-            )
-            await repo.write_audit(
-                conn,
-                actor=self.actor,
-                action="key.create",
-                target=f"key:{key_id}",
-                after={"account_id": account_id, "name": name, "group": group},
-            )
-        out = await self.get_key(key_id)
-        out["secret"] = secret
-        return out
-
-    async def get_key(self, key_id: str, *, account_id: str | None = None) -> Json:
-        async with self.engine.connect() as conn:
-            q = select(api_keys).where(api_keys.c.id == key_id)
-            if account_id is not None:
-                q = q.where(api_keys.c.account_id == account_id)
-            row = (await conn.execute(q)).first()
-        if row is None:
-            raise NotFound(f"no key {key_id!r}", param="key_id")
-        return key_json(row)
-
-    async def list_keys(self, account_id: str) -> list[Json]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(api_keys).where(api_keys.c.account_id == account_id).order_by(api_keys.c.created_at)
-            )
-            return [key_json(r) for r in rows]
-
-    async def set_key_status(self, key_id: str, status: str, *, account_id: str | None = None) -> Json:
-        value = KeyStatus(status)
-        current = await self.get_key(key_id, account_id=account_id)
-        if current["status"] == KeyStatus.REVOKED.value and value is not KeyStatus.REVOKED:
-            raise Conflict("a revoked key stays revoked; create a new key", param="key_id")
-        async with self.engine.begin() as conn:
-            await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(status=value.value))
-            await repo.write_audit(
-                conn, actor=self.actor, action=f"key.{value.value}", target=f"key:{key_id}"
-            )
-            await repo.bump_version(conn)
-        return await self.get_key(key_id)
 
     # --- money ----------------------------------------------------------------------------
 
@@ -235,7 +130,7 @@ class AccountAdmin(ServiceBase):
             raise InvalidRequest("the expiry is in the past", param="expires")
         key = idempotency_key or f"staff:{uuid.uuid4()}"
         async with self.engine.begin() as conn:
-            await self._account(conn, account_id)
+            await require_account(conn, account_id)
             platform = await ledger_repo.ensure_platform_accounts(conn)
             if kind == "cash":
                 target = await ledger_repo.get_or_create_account(
@@ -293,14 +188,14 @@ class AccountAdmin(ServiceBase):
         from tollway.services.queries import balance_snapshot
 
         async with self.engine.connect() as conn:
-            await self._account(conn, account_id)
+            await require_account(conn, account_id)
             return await balance_snapshot(conn, account_id)
 
     # --- reads for the CLI and the control API ---------------------------------------------
 
     async def get_account(self, account_id: str) -> Json:
         async with self.engine.connect() as conn:
-            await self._account(conn, account_id)
+            await require_account(conn, account_id)
             row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).one()
         return account_json(row)
 
@@ -310,7 +205,7 @@ class AccountAdmin(ServiceBase):
         from tollway.services.queries import list_usage
 
         async with self.engine.connect() as conn:
-            await self._account(conn, account_id)
+            await require_account(conn, account_id)
             return await list_usage(conn, account_id, limit=limit, include_operator=include_operator)
 
     async def get_usage(
@@ -339,21 +234,13 @@ def account_json(row: Any) -> Json:
     }
 
 
-def key_json(row: Any) -> Json:
-    return {
-        "id": row.id,
-        "account_id": row.account_id,
-        "name": row.name,
-        "prefix": row.prefix,
-        "group": row.group_name,
-        "status": row.status,
-        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
-        "spend_cap_nano": row.spend_cap_nano,
-        "models": repo.loads_list(row.models),
-        "ip_allow": repo.loads_list(row.ip_allow),
-        "rpm": row.rpm,
-        "tpm": row.tpm,
-        "concurrency": row.concurrency,
-        "created_at": row.created_at.isoformat(),
-        "last_used_at": row.last_used_at.isoformat() if row.last_used_at else None,
-    }
+async def require_account(conn: AsyncConnection, account_id: str) -> Any:
+    """The account row, or NotFound (also for a malformed id)."""
+    try:
+        uuid.UUID(account_id)
+    except ValueError as exc:
+        raise NotFound(f"no account {account_id!r}", param="account_id") from exc
+    account = await repo.get_account(conn, account_id)
+    if account is None:
+        raise NotFound(f"no account {account_id!r}", param="account_id")
+    return account

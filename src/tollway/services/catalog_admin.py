@@ -42,6 +42,8 @@ class CatalogAdmin(ServiceBase):
         concurrency: int | None = None,
         total_concurrency: int | None = None,
         label: str | None = None,
+        visible: bool | None = None,
+        sticky: bool | None = None,
         reason: str = "",
     ) -> Json:
         if not name or len(name) > 64:
@@ -65,6 +67,10 @@ class CatalogAdmin(ServiceBase):
                 values[field] = check_limit(value, field) or None
         if label is not None:
             values["label"] = label
+        if visible is not None:
+            values["visible"] = visible
+        if sticky is not None:
+            values["sticky"] = sticky
         now = repo.utcnow()
         async with self.engine.begin() as conn:
             existing = await repo.get_group_row(conn, name)
@@ -108,6 +114,8 @@ class CatalogAdmin(ServiceBase):
             "concurrency": row.concurrency,
             "total_concurrency": row.total_concurrency,
             "label": row.label,
+            "visible": bool(row.visible),
+            "sticky": bool(row.sticky),
         }
 
     async def list_groups(self) -> list[Json]:
@@ -209,6 +217,7 @@ class CatalogAdmin(ServiceBase):
         connect_timeout: float | None = None,
         first_byte_timeout: float | None = None,
         idle_timeout: float | None = None,
+        reason: str = "",
     ) -> Json:
         values: Json = {}
         timeouts = {
@@ -304,6 +313,7 @@ class CatalogAdmin(ServiceBase):
                 actor=self.actor,
                 action="channel.create" if create else "channel.update",
                 target=f"channel:{name}",
+                reason=reason,
                 after=out,
             )
             await repo.bump_version(conn)

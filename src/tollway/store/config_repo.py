@@ -98,6 +98,7 @@ def group_from_row(row: Row[Any]) -> Group:
         total_concurrency=row.total_concurrency,
         label=row.label,
         visible=bool(row.visible),
+        sticky=bool(row.sticky),
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -49,7 +49,17 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(alembic_config(connection), "head")
 
 
+# Any fixed number: the key of the PostgreSQL advisory lock that serialises migrations.
+MIGRATION_LOCK_KEY = 0x746F6C6C77  # "tollw"
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Apply every pending migration (idempotent; run on start and by `tollway migrate`)."""
+    """Apply every pending migration (idempotent; run on start and by `tollway migrate`).
+
+    On PostgreSQL several nodes (or CLI processes) may start at once against one database: a
+    transaction-scoped advisory lock makes them take turns, so the second one finds the schema
+    at head instead of applying the same DDL again."""
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         await conn.run_sync(_upgrade)

@@ -12,6 +12,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -90,6 +91,7 @@ groups = Table(
     Column("total_concurrency", Integer),  # cap on the whole group (its channels' capacity)
     Column("label", String(64), nullable=False, server_default=""),
     Column("visible", Boolean, nullable=False, server_default="1"),
+    Column("sticky", Boolean, nullable=False, server_default="0"),  # sticky routing; migration 0008
     Column("created_at", UTC_DT, nullable=False),
     Column("updated_at", UTC_DT, nullable=False),
 )
@@ -243,6 +245,60 @@ usage_records = Table(
     Index("ix_usage_created", "created_at"),  # the public status page's 24-hour window; migration 0004
 )
 
+# Daily rollups of usage_records (migration 0007): one row per UTC day, account, key and model,
+# written by the rollup job (tollway.usage.rollups) for closed days only, never by the
+# settlement path. Integers only: counts, token sums and nano-credits.
+usage_daily = Table(
+    "usage_daily",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("owner_id", String(36), primary_key=True),
+    Column("key_id", String(36), primary_key=True),
+    Column("model", String(128), primary_key=True),  # usage_records.model_billed
+    Column("calls", BigInteger, nullable=False),  # usage records
+    Column("ok_calls", BigInteger, nullable=False),  # status "ok"
+    Column("failed_calls", BigInteger, nullable=False),  # failures (the status page's rule)
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("cache_read_tokens", BigInteger, nullable=False),
+    Column("cache_write_5m_tokens", BigInteger, nullable=False),
+    Column("cache_write_1h_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("reasoning_tokens", BigInteger, nullable=False),
+    Column("official_cost_nano", BigInteger, nullable=False),
+    Column("deduction_nano", BigInteger, nullable=False),
+    Index("ix_usage_daily_owner_day", "owner_id", "day"),
+)
+
+# The same, summed over every account (what the staff overview reads: a few rows a day)...
+usage_daily_models = Table(
+    "usage_daily_models",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("model", String(128), primary_key=True),
+    *(Column(c.name, BigInteger, nullable=False) for c in list(usage_daily.c)[4:]),
+)
+
+# ...and the accounts with calls each day (active accounts over a window).
+usage_daily_accounts = Table(
+    "usage_daily_accounts",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("owner_id", String(36), primary_key=True),
+    Column("calls", BigInteger, nullable=False),
+)
+
+# The days that are rolled up (a day without calls is rolled up too: it has no usage_daily
+# row but is listed here). ``pruned_at``: retention deleted that day's raw records, so the
+# day is never rolled up again (it would come out empty).
+usage_rollup_days = Table(
+    "usage_rollup_days",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("rolled_at", UTC_DT, nullable=False),
+    Column("records", BigInteger, nullable=False),
+    Column("pruned_at", UTC_DT),
+)
+
 sessions = Table(
     "sessions",
     metadata,
@@ -295,6 +351,7 @@ orders = Table(
     Column("paid_at", UTC_DT),
     Column("credited_at", UTC_DT),
     Index("ix_orders_state_created", "state", "created_at"),
+    Index("ix_orders_credited_at", "credited_at"),  # the staff overview's revenue; migration 0007
 )
 
 order_events = Table(

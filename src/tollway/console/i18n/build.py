@@ -13,7 +13,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import write_po
 
 from tollway.console.i18n.zh_CN import ZH_CN
-from tollway.console.web import STATE_WORDS
+from tollway.console.web import PROVIDER_REASONS, STATE_WORDS
 
 HERE = Path(__file__).parent
 CONSOLE = HERE.parent
@@ -22,7 +22,7 @@ CONSOLE = HERE.parent
 def msgids() -> list[str]:
     method_map = [("**/templates/**.html", "jinja2")]
     found = extract_from_dir(str(CONSOLE), method_map=method_map)
-    return sorted({m[2] for m in found if isinstance(m[2], str)} | set(STATE_WORDS))
+    return sorted({m[2] for m in found if isinstance(m[2], str)} | set(STATE_WORDS) | PROVIDER_REASONS)
 
 
 def main() -> int:

@@ -5,6 +5,11 @@ document.querySelectorAll("button.copy").forEach(function (b) {
     if (el && navigator.clipboard) { navigator.clipboard.writeText(el.textContent.trim()); }
   });
 });
+document.querySelectorAll("button[data-confirm]").forEach(function (b) {
+  b.addEventListener("click", function (ev) {
+    if (!window.confirm(b.dataset.confirm)) { ev.preventDefault(); }
+  });
+});
 (function () {
   var node = document.getElementById("chart-data");
   if (!node || !window.Chart) { return; }

@@ -1,6 +1,7 @@
 """A Stripe API subset the official SDK can talk to: Checkout Sessions (create, retrieve,
 expire), Payment Intents (retrieve), Refunds (create with Idempotency-Key replay, retrieve),
-and signed webhook events (``Stripe-Signature: t=…,v1=HMAC-SHA256(secret, "t.body")``)."""
+signed webhook events (``Stripe-Signature: t=…,v1=HMAC-SHA256(secret, "t.body")``), and a
+hosted checkout page (``stripe_checkout``) for browser tests."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from aiohttp import web
 
 from tollway.payments.fakes.forms import nested
 from tollway.payments.fakes.server import ThreadedServer
+from tollway.payments.fakes.stripe_checkout import add_checkout_pages
 
 Json = dict[str, Any]
 
@@ -47,6 +49,9 @@ class FakeStripe:
         self._lock = threading.Lock()
         self._server: ThreadedServer | None = None
         self.url = ""
+        # Where the hosted checkout page sends its signed events (None: nowhere), and what came back.
+        self.webhook_url: str | None = None
+        self.deliveries: list[tuple[str, int]] = []
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -74,6 +79,7 @@ class FakeStripe:
         app.router.add_get("/v1/payment_intents/{id}", self._get("intents", "payment_intent"))
         app.router.add_post("/v1/refunds", self._create_refund)
         app.router.add_get("/v1/refunds/{id}", self._get("refunds", "refund"))
+        add_checkout_pages(app, self)
         return app
 
     # --- HTTP ----------------------------------------------------------------------------------
