@@ -18,6 +18,7 @@ from tollway.billing.biller import Biller, CallFacts
 from tollway.billing.wallets import WalletCache
 from tollway.billing.writer import SettlementWriter
 from tollway.console import stats
+from tollway.console.overview_data import ClosedDaysCache
 from tollway.console.staff_overview import overview
 from tollway.ledger import chart
 from tollway.money import Ratio
@@ -150,9 +151,11 @@ async def stored(engine: AsyncEngine) -> dict[tuple[date, str, str, str], dict[s
         }
 
 
-async def pages(engine: AsyncEngine, owners: list[str]) -> list[Any]:
+async def pages(engine: AsyncEngine, owners: list[str], cache: ClosedDaysCache | None = None) -> list[Any]:
+    """Every aggregate page's numbers; the overview through ``cache`` (a long-lived one, as the
+    console keeps, must give what a fresh one gives)."""
     async with engine.connect() as conn:
-        out: list[Any] = [await overview(conn, TODAY)]
+        out: list[Any] = [await overview(conn, TODAY, cache or ClosedDaysCache())]
         for o in owners:
             out += [
                 await stats.spend_summary(conn, o, NOW),
@@ -165,7 +168,8 @@ async def pages(engine: AsyncEngine, owners: list[str]) -> list[Any]:
 
 async def test_rollup_equals_recount_and_ledger_and_pages_agree(seeded: dict[str, Any]) -> None:
     engine, owners = seeded["engine"], seeded["owners"]
-    before = await pages(engine, owners)  # nothing rolled up: every number from raw records
+    kept = ClosedDaysCache()  # lives across the rollup, as in a running console
+    before = await pages(engine, owners, kept)  # nothing rolled up: every number from raw records
     done = await rollups.roll_up(engine, now=NOW, grace_s=900)
     assert [d.day for d in done] == [TODAY - timedelta(days=n) for n in range(39, 0, -1)]
     expected = {k: v for k, v in (await recount(engine)).items() if k[0] < TODAY}
@@ -190,6 +194,7 @@ async def test_rollup_equals_recount_and_ledger_and_pages_agree(seeded: dict[str
     assert ledger > 0 and real + today_real == ledger
 
     assert await pages(engine, owners) == before  # the same numbers from the rollups
+    assert await pages(engine, owners, kept) == before  # the kept cache saw the rollup change
 
 
 async def test_reroll_is_idempotent_and_counts_late_records(seeded: dict[str, Any]) -> None:

@@ -15,17 +15,16 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tollway.console import rollup_queries as rq
+from tollway.console.overview_data import METRICS, ClosedDaysCache, usage_figures
 from tollway.console.staff import StaffOnly
 from tollway.console.web import Web
 from tollway.payments.amounts import format_minor
-from tollway.store.tables import channels, orders, usage_records
-from tollway.usage.rollups import NEUTRAL_STATUSES, day_start, days
+from tollway.store.tables import channels, orders
+from tollway.usage.rollups import day_start, days
 
 Json = dict[str, Any]
 WINDOWS = (("today", 1), ("d7", 7), ("d30", 30))
-METRICS = ("calls", "failed_calls", "deduction_nano", "official_cost_nano")
 OC = orders.c
-U = usage_records.c
 
 
 async def revenue(conn: AsyncConnection, end: date) -> Json:
@@ -54,23 +53,14 @@ async def revenue(conn: AsyncConnection, end: date) -> Json:
     return out
 
 
-async def channel_calls_today(conn: AsyncConnection, end: date) -> dict[str, tuple[int, int]]:
-    """{channel id: (calls, failures)} today, from the raw records (index on created_at)."""
-    failed = case((U.status == "ok", 0), (U.status.in_(NEUTRAL_STATUSES), 0), else_=1)
-    q = (
-        select(U.channel_id, func.count(), func.coalesce(func.sum(failed), 0))
-        .where(U.created_at >= day_start(end), U.channel_id.is_not(None))
-        .group_by(U.channel_id)
-    )
-    return {str(c): (int(n), int(f)) for c, n, f in await conn.execute(q)}
-
-
-async def overview(conn: AsyncConnection, end: date) -> Json:
+async def overview(conn: AsyncConnection, end: date, cache: ClosedDaysCache) -> Json:
     since = end - timedelta(days=29)
-    by_day = await rq.totals(conn, since=since, until=end, by=("day",), metrics=METRICS)
+    fig = await usage_figures(conn, cache, since, end)
+    by_day = fig.by_day()
     usage: Json = {}
     for name, n in WINDOWS:
-        calls, failed, spend, official = (rq.window_sums(by_day, end, m, (n,))[0] for m in METRICS)
+        inside = [cell for day, cell in by_day.items() if day > end - timedelta(days=n)]
+        calls, failed, spend, official = (sum(c.get(m, 0) for c in inside) for m in METRICS)
         usage[name] = {
             "calls": calls,
             "failed": failed,
@@ -78,24 +68,24 @@ async def overview(conn: AsyncConnection, end: date) -> Json:
             "official_nano": official,
             # display text only, from integers: failures per 100 calls to one decimal
             "error_rate": f"{failed * 1000 // calls // 10}.{failed * 1000 // calls % 10}%" if calls else "—",
+            "accounts": sum(1 for d in fig.last_seen.values() if d > end - timedelta(days=n)),
         }
-    last_seen = await rq.active_accounts(conn, since=since, until=end)
-    for name, n in WINDOWS:
-        usage[name]["accounts"] = sum(1 for d in last_seen.values() if d > end - timedelta(days=n))
-    by_model = await rq.totals(conn, since=since, until=end, by=("model",), metrics=METRICS)
-    models = sorted(
-        ((str(k[0]) or "?", c) for k, c in by_model.items()), key=lambda kv: -kv[1]["deduction_nano"]
-    )
+    models = sorted(fig.by_model().items(), key=lambda kv: -kv[1]["deduction_nano"])
     series = rq.Series(
-        by_day={d.isoformat(): [by_day.get((d,), {}).get("deduction_nano", 0), 0] for d in days(since, end)},
+        by_day={d.isoformat(): [by_day.get(d, {}).get("deduction_nano", 0), 0] for d in days(since, end)},
         by_model={m: [c["deduction_nano"], c["calls"]] for m, c in models[:12]},
     )
-    return {"usage": usage, "revenue": await revenue(conn, end), "models": models, "chart": series.chart()}
+    return {
+        "usage": usage,
+        "revenue": await revenue(conn, end),
+        "models": models,
+        "chart": series.chart(),
+        "channel_today": fig.channel_today,
+    }
 
 
-async def channel_health(conn: AsyncConnection, web: Web, end: date) -> list[Json]:
+async def channel_health(conn: AsyncConnection, web: Web, calls: dict[str, tuple[int, int]]) -> list[Json]:
     live = web.deps.live
-    calls = await channel_calls_today(conn, end)
     rows = []
     q = select(channels.c.id, channels.c.name, channels.c.type, channels.c.status).order_by(channels.c.name)
     for ch in await conn.execute(q):
@@ -116,6 +106,8 @@ async def channel_health(conn: AsyncConnection, web: Web, end: date) -> list[Jso
 
 
 def overview_routes(router: APIRouter, web: Web) -> None:
+    closed_days = ClosedDaysCache()
+
     @router.get("/staff/overview")
     async def staff_overview(request: Request) -> Response:
         v = await web.viewer(request)
@@ -123,6 +115,6 @@ def overview_routes(router: APIRouter, web: Web) -> None:
             raise StaffOnly("not found")
         end = rq.today()
         async with web.deps.engine.connect() as conn:
-            doc = await overview(conn, end)
-            health = await channel_health(conn, web, end)
+            doc = await overview(conn, end, closed_days)
+            health = await channel_health(conn, web, doc["channel_today"])
         return web.render(request, "staff_overview.html", me=v, o=doc, health=health, today=end.isoformat())
