@@ -15,6 +15,8 @@ from harness.report_runs import runs_section
 from harness.report_summary import summarise, summary_section
 from harness.report_targets import targets_section
 
+CONSOLE_PAGES_START = "<!-- console-pages:start -->"
+
 
 def write(r: dict[str, Any], path: Path) -> None:
     s = summarise(r)
@@ -124,4 +126,9 @@ def write(r: dict[str, Any], path: Path) -> None:
                 f"_`bench/RESULTS-analysis.md` was written for another run than this one ({stamp}); it is not included._"
             )
         a("")
+    # The console-page benchmark (bench/console_pages.py) keeps its own section in the same file,
+    # between its markers, with the notes after it: carried over unchanged.
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    if CONSOLE_PAGES_START in old:
+        L += ["", old[old.index(CONSOLE_PAGES_START) :].rstrip("\n"), ""]
     path.write_text("\n".join(L))
