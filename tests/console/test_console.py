@@ -222,6 +222,15 @@ def test_support_credits_order_with_audited_reason(
     assert state != "requested"
     cpage.goto(f"{console.url}/console/wallet")
     assert cpage.locator("tr", has_text="project cancelled").locator(".refund-state").inner_text() == state
+    # its page says where the money goes; another account gets 404 for the same id
+    cpage.locator("tr", has_text="project cancelled").locator("a").first.click()
+    assert cpage.locator("#refund-lines").count() == 1 and "/console/refunds/" in cpage.url
+    assert number in cpage.locator("#refund-lines").inner_text()
+    refund_url = cpage.url
+    octx, opage = new_page(browser, recorder)
+    sign_in(opage, console.url, console.user())
+    assert opage.goto(refund_url).status == 404  # type: ignore[union-attr]
+    octx.close()
     assert console.stack.balance(customer.id)["cash_nano"] == 6_000_000_000
     console.stack.audit_ok()
     actx.close()

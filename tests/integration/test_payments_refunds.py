@@ -129,6 +129,12 @@ async def test_stripe_then_alipay_spent_part_refunds_newest_first_through_each_p
     assert shown["state"] == "partially_refunded" and shown["refunds"][0]["amount"] == "5.00"
     mine = await rig.ok("GET", "/api/me/refunds", token)
     assert "Alipay account" in mine["refunds"][0]["refunds"][0]["destination"]
+    one = await rig.ok("GET", f"/api/me/refunds/{asked['id']}", token)
+    assert one["state"] == "completed" and "decided_by" not in one
+    assert [r["provider"] for r in one["refunds"]] == ["alipay", "stripe"]
+    _, stranger = await rig.customer("stranger@example.com")
+    r = await rig.call("GET", f"/api/me/refunds/{asked['id']}", stranger)
+    assert r.status_code == 404 and r.json()["error"]["param"] == "request_id"
     async with rig.engine.connect() as conn:
         actions = set((await conn.execute(select(audit_log.c.action))).scalars())
     assert {"refund.approve", "credit.voucher"} <= actions

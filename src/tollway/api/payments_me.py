@@ -73,6 +73,11 @@ def me_payments_router(ctx: PaymentsContext, auth: Authenticator) -> APIRouter:
     async def request_refund(body: RefundAsk, who: Principal = me) -> Json:
         return await RefundService(ctx, who.actor).request(_me(who), reason=body.reason, amount=body.amount)
 
+    @router.get("/refunds/{request_id}", summary="One of my refund requests: status and where the money goes")
+    async def my_refund(request_id: str, who: Principal = me) -> Json:
+        found = await RefundService(ctx, who.actor).get(request_id, account_id=_me(who))
+        return {k: v for k, v in found.items() if k != "decided_by"}
+
     @router.get("/refunds", summary="My refund requests: status, amounts and where the money goes")
     async def my_refunds(who: Principal = me) -> Json:
         requests = await RefundService(ctx, who.actor).list_requests(account_id=_me(who))

@@ -13,6 +13,7 @@ from tollway.api.deps import ControlDeps
 from tollway.console.account_pages import account_routes
 from tollway.console.auth_pages import auth_routes
 from tollway.console.customer import customer_routes
+from tollway.console.customer_money import customer_money_routes
 from tollway.console.payment_return import payment_return_routes
 from tollway.console.security_pages import security_routes
 from tollway.console.staff import staff_routes
@@ -41,6 +42,7 @@ def build_console(deps: ControlDeps, ctx: PaymentsContext | None = None) -> Fast
     channel_routes(router, web)
     settings_routes(router, web, ctx)
     payment_return_routes(router, web, ctx)
+    customer_money_routes(router, web, ctx)
     app.include_router(router)
 
     @app.exception_handler(NotSignedIn)

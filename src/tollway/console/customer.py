@@ -280,12 +280,6 @@ def customer_routes(router: APIRouter, web: Web, ctx: PaymentsContext) -> None:
             return await wallet_page(request, v, error=str(exc))
         raise NotFound("action")
 
-    @router.get("/orders/{order_number}")
-    async def order(request: Request, order_number: str) -> Response:
-        v = await web.viewer(request)
-        doc = await OrderService(ctx, v.actor).show(order_number, account_id=v.account_id)
-        return web.render(request, "order.html", me=v, o=doc, staff_view=False)
-
     @router.get("/prices")
     async def prices(request: Request) -> Response:
         v = await web.viewer(request)

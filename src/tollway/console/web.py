@@ -29,6 +29,7 @@ from tollway.money import nano_to_credits
 from tollway.payments.stripe.declines import DECLINES
 from tollway.payments.stripe.declines import GENERIC as DECLINE_GENERIC
 from tollway.payments.stripe.provider import ASYNC_FAILED
+from tollway.payments.views import DESTINATIONS
 from tollway.services.throttle import Throttle
 from tollway.services.totp import totp_confirmed
 
@@ -39,7 +40,8 @@ CSRF_COOKIE = "tw_csrf"
 LANG_COOKIE = "tw_lang"
 
 
-PROVIDER_REASONS = frozenset([*DECLINES.values(), DECLINE_GENERIC, ASYNC_FAILED])
+# Sentences the payment code stores or returns in English: decline reasons and refund destinations.
+PROVIDER_REASONS = frozenset([*DECLINES.values(), DECLINE_GENERIC, ASYNC_FAILED, *DESTINATIONS.values()])
 
 # Status words stored in the database, shown translated (the catalogue build adds them).
 STATE_WORDS = (

@@ -53,6 +53,7 @@ def refund_json(refund: Refund) -> Json:
         "provider": refund.provider,
         "out_request_no": refund.out_request_no,
         "destination": f"{DESTINATIONS.get(refund.provider, refund.provider)} (order {refund.order_number})",
+        "destination_text": DESTINATIONS.get(refund.provider, refund.provider),
         "currency": refund.currency,
         "amount": format_minor(refund.amount_minor, refund.currency),
         "amount_minor": refund.amount_minor,
