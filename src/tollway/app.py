@@ -89,8 +89,20 @@ class TollwayApp:
             self.health, lambda: self.gateway.config.channels if self.gateway else [], self.test_call
         )
         return build_control_app(
-            ControlDeps(self.engine, self.box, self.settings, on_change=self.request_refresh, live=live)
+            ControlDeps(
+                self.engine,
+                self.box,
+                self.settings,
+                on_change=self.request_refresh,
+                live=live,
+                write_holds=self.write_holds,
+            )
         )
+
+    async def write_holds(self) -> None:
+        """Write the open holds now (a refund is about to read what cash is reserved)."""
+        if self.gateway is not None:
+            await self.gateway.biller.writer.flush()
 
     def request_refresh(self) -> None:
         self._wake.set()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -24,13 +24,16 @@ class ControlDeps:
     """``on_change`` is called after every configuration write, so the data plane running in
     the same process reloads at once instead of at its next refresh tick. ``live`` is the
     running data plane's channel health and test call (the console's channels page); None
-    when no data plane runs in this process."""
+    when no data plane runs in this process. ``write_holds`` writes the data plane's open
+    holds to the database now (they are written lazily), so a refund decided in this process
+    sees the cash every call in flight has reserved."""
 
     engine: AsyncEngine
     box: SecretBox
     settings: Settings
     on_change: Callable[[], None] | None = None
     live: LiveChannels | None = None
+    write_holds: Callable[[], Awaitable[None]] | None = None
 
     def service(self, actor: str) -> AdminService:
         return AdminService(self.engine, self.box, actor=actor)

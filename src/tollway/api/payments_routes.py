@@ -13,5 +13,7 @@ from tollway.payments.context import PaymentsContext
 
 
 def payment_routers(deps: ControlDeps, auth: Authenticator) -> list[APIRouter]:
-    ctx = PaymentsContext.build(deps.engine, deps.box, deps.settings, on_change=deps.changed)
+    ctx = PaymentsContext.build(
+        deps.engine, deps.box, deps.settings, on_change=deps.changed, write_holds=deps.write_holds
+    )
     return [me_payments_router(ctx, auth), admin_payments_router(ctx, auth), webhooks_router(ctx)]

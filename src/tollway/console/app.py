@@ -27,7 +27,9 @@ from tollway.payments.context import PaymentsContext
 
 
 def build_console(deps: ControlDeps, ctx: PaymentsContext | None = None) -> FastAPI:
-    ctx = ctx or PaymentsContext.build(deps.engine, deps.box, deps.settings, on_change=deps.changed)
+    ctx = ctx or PaymentsContext.build(
+        deps.engine, deps.box, deps.settings, on_change=deps.changed, write_holds=deps.write_holds
+    )
     web = Web(deps)
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

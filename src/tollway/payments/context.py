@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,6 +23,8 @@ class PaymentsContext:
     settings: Settings
     registry: ProviderRegistry = field(default_factory=ProviderRegistry)
     on_change: Callable[[], None] | None = None
+    # Writes the open holds of this process's data plane now (see ControlDeps.write_holds).
+    write_holds: Callable[[], Awaitable[None]] | None = None
 
     @classmethod
     def build(
@@ -31,8 +33,16 @@ class PaymentsContext:
         box: SecretBox,
         settings: Settings,
         on_change: Callable[[], None] | None = None,
+        write_holds: Callable[[], Awaitable[None]] | None = None,
     ) -> PaymentsContext:
-        return cls(engine, box, settings, ProviderRegistry.from_settings(settings), on_change)
+        registry = ProviderRegistry.from_settings(settings)
+        return cls(engine, box, settings, registry, on_change, write_holds)
+
+    async def holds_written(self) -> None:
+        """Before reading what a customer's cash is reserved for: the data plane writes a hold
+        only ``hold_persist_delay_s`` after the call starts, so ask it to write them all now."""
+        if self.write_holds is not None:
+            await self.write_holds()
 
     def changed(self) -> None:
         """After a money write: the data plane in this process reloads wallets at once."""

@@ -122,6 +122,7 @@ class RefundService:
         return Conflict(f"refund request {request_id} is not waiting for a decision", param="request_id")
 
     async def approve(self, request_id: str, *, reason: str = "") -> Json:
+        await self.ctx.holds_written()  # calls in flight reserve cash the refund must leave
         async with self.ctx.engine.begin() as conn:
             values = {"decided_by": self.actor, "decided_at": utcnow(), "decision_reason": reason}
             if not await repo.move_request(conn, request_id, R.PROCESSING, sources=[R.REQUESTED], **values):
