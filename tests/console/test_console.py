@@ -231,6 +231,18 @@ def test_support_credits_order_with_audited_reason(
     sign_in(opage, console.url, console.user())
     assert opage.goto(refund_url).status == 404  # type: ignore[union-attr]
     octx.close()
+    # the order and refund request pages, in both languages and widths
+    for lang in ("en", "zh_CN"):
+        for width, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+            lctx, lpage = new_page(browser, recorder, lang=lang, viewport=viewport)
+            sign_in(lpage, console.url, customer)
+            for url, name in ((f"{console.url}/console/orders/{number}", "order"), (refund_url, "refund")):
+                assert lpage.goto(url).status == 200  # type: ignore[union-attr]
+                shot(lpage, f"{name}.{lang}.{width}")
+                if lang == "zh_CN":
+                    text = lpage.locator("main").inner_text()
+                    assert not [m for m in ENGLISH_MARKERS if m in text], (name, text)
+            lctx.close()
     assert console.stack.balance(customer.id)["cash_nano"] == 6_000_000_000
     console.stack.audit_ok()
     actx.close()
