@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tollway.console.rollup_queries import _as_day, raw_day
+from tollway.console.rollup_queries import as_day, raw_day
 from tollway.store.tables import usage_daily_accounts, usage_daily_models, usage_records, usage_rollup_days
 from tollway.usage.rollups import day_start, days, raw_metric
 
@@ -85,7 +85,7 @@ async def closed_days(conn: AsyncConnection, rolled: Sequence[date]) -> Figures:
     )
     wanted = set(rolled)
     for r in await conn.execute(q):
-        if (day := _as_day(r[0])) in wanted:
+        if (day := as_day(r[0])) in wanted:
             _add(fig.by_day_model.setdefault((day, str(r[1])), {}), r[2:])
     A = usage_daily_accounts.c
     # the last active day per account, among the wanted days only
@@ -93,7 +93,7 @@ async def closed_days(conn: AsyncConnection, rolled: Sequence[date]) -> Figures:
     if len(wanted) != (last - first).days + 1:  # a gap (a day not rolled up): look day by day
         q2 = select(A.owner_id, A.day).where(A.day.in_(sorted(wanted)))
     for owner, day in await conn.execute(q2):
-        fig.seen(str(owner), _as_day(day))
+        fig.seen(str(owner), as_day(day))
     return fig
 
 
@@ -114,7 +114,7 @@ async def raw_days(conn: AsyncConnection, wanted: Sequence[date], today: date) -
     )
     keep = set(wanted)
     for r in await conn.execute(q):
-        day = first if single else _as_day(r[0])
+        day = first if single else as_day(r[0])
         if day not in keep:
             continue
         _add(fig.by_day_model.setdefault((day, str(r[1] or "")), {}), r[4:])
@@ -136,7 +136,7 @@ class ClosedDaysCache:
     async def figures(self, conn: AsyncConnection, since: date, until: date) -> tuple[Figures, list[date]]:
         R = usage_rollup_days.c
         q = select(R.day, R.rolled_at).where(R.day >= since, R.day <= until)
-        rows = [(_as_day(d), at) for d, at in await conn.execute(q)]
+        rows = [(as_day(d), at) for d, at in await conn.execute(q)]
         rolled = sorted(d for d, _ in rows)
         newest: datetime | None = max((at for _, at in rows), default=None)
         key = (since, until, tuple(rolled), newest)

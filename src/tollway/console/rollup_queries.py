@@ -18,7 +18,7 @@ from sqlalchemy import func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from tollway.store.tables import usage_daily, usage_daily_accounts, usage_daily_models, usage_records
+from tollway.store.tables import usage_daily, usage_daily_models, usage_records
 from tollway.usage.rollups import day_start, days, raw_metric, rolled_days
 
 U = usage_records.c
@@ -47,7 +47,7 @@ def _rolled_dim(dim: str) -> ColumnElement[Any]:
     return {"day": D.day, "model": D.model, "key": D.key_id, "owner": D.owner_id}[dim]
 
 
-def _as_day(value: Any) -> date:
+def as_day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
@@ -59,7 +59,7 @@ async def first_day(conn: AsyncConnection, owner_id: str | None) -> date | None:
         q1, q2 = q1.where(D.owner_id == owner_id), q2.where(U.owner_id == owner_id)
     a = (await conn.execute(q1)).scalar_one_or_none()
     b = (await conn.execute(q2)).scalar_one_or_none()
-    found = [x for x in (None if a is None else _as_day(a), None if b is None else b.date()) if x]
+    found = [x for x in (None if a is None else as_day(a), None if b is None else b.date()) if x]
     return min(found) if found else None
 
 
@@ -96,7 +96,7 @@ async def totals(
         if owner_id is not None:
             q = q.where(D.owner_id == owner_id)
         for r in await conn.execute(q.group_by(*cols) if cols else q):
-            key = tuple(_as_day(v) if d == "day" else v for d, v in zip(by, r[: len(by)], strict=True))
+            key = tuple(as_day(v) if d == "day" else v for d, v in zip(by, r[: len(by)], strict=True))
             add(key, r[len(by) :])
     raw = [d for d in days(since, until) if d not in rolled]
     if raw:
@@ -108,7 +108,7 @@ async def totals(
             q = q.where(U.owner_id == owner_id)
         n = len(cols)
         for r in await conn.execute(q.group_by(*cols)):
-            day = _as_day(r[0])
+            day = as_day(r[0])
             if day in rolled:  # a rolled-up day inside the raw span: the rollup has it
                 continue
             rest = iter(r[1:n])
@@ -159,31 +159,3 @@ def fold(rows: dict[Key, dict[str, int]], by: Sequence[str], dim: str) -> dict[s
         acc[0] += cell["deduction_nano"]
         acc[1] += cell["calls"]
     return out
-
-
-async def active_accounts(conn: AsyncConnection, *, since: date, until: date) -> dict[str, date]:
-    """{account id: its last UTC day with a call} for the accounts with calls in ``since..until``."""
-    rolled = await rolled_days(conn, since, until)
-    last: dict[str, date] = {}
-
-    def seen(owner: str, day: date) -> None:
-        if owner not in last or last[owner] < day:
-            last[owner] = day
-
-    if rolled:
-        A = usage_daily_accounts.c
-        q = select(A.owner_id, func.max(A.day)).where(A.day >= since, A.day <= until).group_by(A.owner_id)
-        for owner, day in await conn.execute(q):
-            seen(str(owner), _as_day(day))
-    raw = [d for d in days(since, until) if d not in rolled]
-    if raw:
-        day_col = raw_day(conn)
-        q = (
-            select(U.owner_id, day_col)
-            .where(U.created_at >= day_start(raw[0]), U.created_at < day_start(raw[-1] + timedelta(days=1)))
-            .group_by(U.owner_id, day_col)
-        )
-        for owner, text in await conn.execute(q):
-            if (day := _as_day(text)) not in rolled:
-                seen(str(owner), day)
-    return last

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 
+from tollway.payments.amounts import format_minor
 from tollway.payments.stripe.declines import decline_message
 
 if TYPE_CHECKING:
@@ -32,8 +33,7 @@ def add_checkout_pages(app: web.Application, fake: FakeStripe) -> None:
 
     def page(session: dict[str, Any], error: str | None = None) -> web.Response:
         sid = html.escape(session["id"])
-        amount = f"{session['amount_total'] / 100:.2f}" if session["currency"] not in ("jpy", "krw") else ""
-        amount = amount or str(session["amount_total"])
+        amount = format_minor(int(session["amount_total"]), str(session["currency"]).upper())
         options = "".join(f"<option>{d}</option>" for d in DECLINES)
         notice = f'<p id="card-error" style="color:#b00">{html.escape(error)}</p>' if error else ""
         cancel = html.escape(session.get("cancel_url") or "")
