@@ -13,12 +13,16 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tollway.store.db import make_engine, migrate
+
+if TYPE_CHECKING:
+    from redis_support import PrivateRedis
 
 PG_ADMIN_DSN = os.environ.get("TOLLWAY_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BACKENDS = [b for b in os.environ.get("TOLLWAY_TEST_BACKENDS", "sqlite,postgres").split(",") if b]
@@ -68,3 +72,28 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
         yield eng
     finally:
         await eng.dispose()
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A ``TOLLWAY_REDIS_PREFIX`` of this test's own on the shared Redis, emptied afterwards."""
+    from redis_support import REDIS_URL, drop_prefix, new_prefix
+
+    prefix = new_prefix()
+    try:
+        yield prefix
+    finally:
+        drop_prefix(REDIS_URL, prefix)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A redis-server of this test's own (``.url``, ``.stop()``, ``.start()`` on the same port)."""
+    from redis_support import PrivateRedis
+
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

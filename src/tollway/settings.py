@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./tollway-data")
     database_url: str | None = None
     redis_url: str | None = None
+    # Every Redis key Tollway writes starts with this (several deployments, or tests, on one Redis).
+    redis_prefix: str = "tollway:"
+    # A Redis command that takes longer than this counts as Redis being unreachable.
+    redis_timeout_s: float = 1.0
     admin_token: str | None = None
     secret_key: str | None = Field(
         default=None,
