@@ -97,3 +97,13 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def pg_db_url() -> Iterator[str]:
+    """A throwaway PostgreSQL database (for what runs on PostgreSQL only: several nodes)."""
+    url = create_pg_database()
+    try:
+        yield url
+    finally:
+        drop_pg_database(url)

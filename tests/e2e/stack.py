@@ -257,8 +257,14 @@ class Stack:
 
     def start_server(self, port: int, log_name: str = "server.log") -> Proc:
         """Start (or restart, after :meth:`Proc.stop` or a kill) the Tollway server on ``port``."""
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = self.spawn_server(port, log_name)
+        return self.server
+
+    def server_env_for(self, port: int) -> dict[str, str]:
+        """The environment a Tollway server of this stack runs with, listening on ``port``."""
         assert self.data_dir is not None
-        env = clean_env(
+        return clean_env(
             **{
                 "TOLLWAY_DATA_DIR": str(self.data_dir),
                 "TOLLWAY_DATABASE_URL": self.db_url,
@@ -272,9 +278,12 @@ class Stack:
                 **self.server_env,
             }
         )
-        self.url = f"http://127.0.0.1:{port}"
-        self.server = Proc(
-            "tollway server",
+
+    def spawn_server(self, port: int, log_name: str, extra_env: dict[str, str] | None = None) -> Proc:
+        """A Tollway server process on this stack's database and fake upstream (another node)."""
+        env = {**self.server_env_for(port), **(extra_env or {})}
+        return Proc(
+            "tollway server" if log_name == "server.log" else f"tollway {log_name.removesuffix('.log')}",
             [
                 PYTHON,
                 "-c",
@@ -283,11 +292,14 @@ class Stack:
             env,
             self.workdir / log_name,
         )
-        return self.server
 
     def wait_server(self) -> None:
         assert self.server is not None
         self._wait_ready(self.server, f"{self.url}/v1/models", 401)
+
+    def wait_proc(self, proc: Proc, url: str) -> None:
+        """Wait until the Tollway server ``proc`` answers at ``url`` (its base URL)."""
+        self._wait_ready(proc, f"{url}/v1/models", 401)
 
     def _wait_ready(self, proc: Proc, url: str, expected: int) -> None:
         def check() -> bool | None:
