@@ -21,6 +21,8 @@ from tollway.billing.wallets import WalletCache
 from tollway.billing.writer import SettlementWriter
 from tollway.catalog.cache import ConfigCache
 from tollway.catalog.model import Channel
+from tollway.cluster.shared_wallets import SharedWallets
+from tollway.cluster.upkeep import open_shared_wallets, run_upkeep, shared_admission_wanted
 from tollway.errors import ServiceUnavailable
 from tollway.ledger import chart
 from tollway.limits.limiter import Limiter
@@ -55,6 +57,7 @@ class TollwayApp:
         self.engine: AsyncEngine = make_engine(self.settings.resolved_database_url())
         self.box = SecretBox.from_settings(self.settings.secret_key, self.settings.data_dir)
         self.gateway: Gateway | None = None
+        self.shared_wallets: SharedWallets | None = None
         self.data_plane: DataPlane | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._ledger_hwm = 0
@@ -179,12 +182,16 @@ class TollwayApp:
             hold_persist_delay_s=s.hold_persist_delay_s,
         )
         writer.start()
+        shared = None
+        if shared_admission_wanted(s, self.engine):
+            shared = self.shared_wallets = await open_shared_wallets(s, self.engine)
         biller = Biller(
             WalletCache(self.engine),
             writer,
             revenue_account_id=platform[chart.USAGE_REVENUE],
             hold_timeout_s=s.hold_timeout_s,
             settlement_deadline_s=s.settlement_deadline_s,
+            shared=shared,
         )
         http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=60),
@@ -208,6 +215,10 @@ class TollwayApp:
             asyncio.get_running_loop().create_task(self._sweep_loop(), name="hold-sweeper"),
             start_payment_jobs(self.engine, self.box, s, self.request_refresh),  # FX + reconciliation
         ]
+        if shared is not None:  # Redis watch, hold expiry and the ledger follower (docs/scaling.md)
+            self._tasks.append(
+                asyncio.get_running_loop().create_task(run_upkeep(shared, s), name="shared-upkeep")
+            )
         mail_sender = start_mail_sender(self.engine, s)  # the outbox over SMTP, when configured
         if mail_sender is not None:
             self._tasks.append(mail_sender)
@@ -245,6 +256,10 @@ class TollwayApp:
             except TimeoutError:
                 log.error("shutdown: settlements could not be flushed in time; holds expire by timeout")
             await gw.http.close()
+        if self.shared_wallets is not None:
+            with contextlib.suppress(Exception):
+                await self.shared_wallets.flush_replay()
+            await self.shared_wallets.close()
         await self.engine.dispose()
 
     # ------------------------------------------------------------------ operations endpoints

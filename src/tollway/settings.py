@@ -24,7 +24,17 @@ class Settings(BaseSettings):
     # Every Redis key Tollway writes starts with this (several deployments, or tests, on one Redis).
     redis_prefix: str = "tollway:"
     # A Redis command that takes longer than this counts as Redis being unreachable.
-    redis_timeout_s: float = 1.0
+    redis_timeout_s: float = 2.0
+    # Connections per process; a call waits (up to redis_timeout_s) for a free one rather than
+    # opening an unbounded number under a burst.
+    redis_pool_size: int = 64
+    # Shared admission (docs/scaling.md): how often a node checks Redis (restart, return), how
+    # long an idle wallet stays in Redis, how far back the ledger follower looks for transfers
+    # posted by the control plane, and how long admission pauses after a Redis restart.
+    redis_check_interval_s: float = 1.0
+    redis_wallet_ttl_s: float = 600.0
+    redis_follow_lookback_s: float = 120.0
+    redis_recovery_s: float = 3.0
     admin_token: str | None = None
     secret_key: str | None = Field(
         default=None,

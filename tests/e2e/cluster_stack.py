@@ -65,9 +65,11 @@ class Cluster:
             self.stack.wait_proc(node.proc, node.url)
 
     def logs(self) -> str:
-        return "\n".join(
-            f"----- {n.name} ({n.proc.log}) -----\n{n.proc.tail()}" for n in self.nodes
-        ) + "\n" + self.stack.logs()
+        return (
+            "\n".join(f"----- {n.name} ({n.proc.log}) -----\n{n.proc.tail()}" for n in self.nodes)
+            + "\n"
+            + self.stack.logs()
+        )
 
     def stop(self) -> None:
         for node in self.nodes[1:]:

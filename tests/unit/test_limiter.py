@@ -66,4 +66,19 @@ def test_a_rejected_call_consumes_nothing() -> None:
         with pytest.raises(RateLimited):
             lim.acquire(_key(Limits(rpm=5)), _acct(), _group(Limits(concurrency=1)), 1)
     # the key's RPM bucket was not charged for the rejected calls
-    assert lim._rpm[("key", "key")].tokens == pytest.approx(4, abs=0.01)
+    assert lim._buckets[("r", "key", "key")].tokens == pytest.approx(4, abs=0.01)
+
+
+def test_a_refunded_permit_gives_everything_back() -> None:
+    """A call refused with 402 after its permit: rpm, tpm and the concurrency slot return."""
+    lim = Limiter()
+    key = _key(Limits(rpm=2, tpm=1000, concurrency=1))
+    permit = lim.acquire(key, _acct(), _group(), 600)
+    permit.refund()
+    permit.refund()  # once only
+    first = lim.acquire(key, _acct(), _group(), 600)
+    first.release(600)
+    lim.acquire(key, _acct(), _group(), 300).release(300)  # the 2nd of rpm=2: the refund did not count
+    with pytest.raises(RateLimited) as third:
+        lim.acquire(key, _acct(), _group(), 1)
+    assert third.value.limit_name == "requests per minute"

@@ -16,12 +16,15 @@ import orjson
 
 from tollway.billing.wallets import WalletCache
 from tollway.billing.writer import HoldEnded, HoldOpened, SettlementWriter
+from tollway.cluster.shared_wallets import SharedWallets, Short
 from tollway.durations import Seconds
 from tollway.errors import InsufficientBalance, ServiceUnavailable
 from tollway.ledger import chart
 from tollway.ledger.chart import TransferKind
 from tollway.ledger.holds import Hold, HoldBook, size_hold
 from tollway.ledger.transfer import Leg, Transfer
+from tollway.ledger.wallet import Pot, Wallet
+from tollway.limits.specs import LimitSpec
 from tollway.money import Ratio, nano_to_credits
 from tollway.pricing import cost
 from tollway.pricing.book import entry_to_dict
@@ -58,8 +61,12 @@ class Biller:
         revenue_account_id: int,
         hold_timeout_s: Seconds,
         settlement_deadline_s: Seconds,
+        shared: SharedWallets | None = None,
     ) -> None:
         self.wallets = wallets
+        # Several nodes: Redis decides admission and spend order (docs/scaling.md); else memory.
+        self.shared = shared
+        self._side: set[asyncio.Task[None]] = set()
         self.writer = writer
         self.holds = HoldBook()
         self._revenue = revenue_account_id
@@ -87,7 +94,15 @@ class Biller:
         max_output: int,
         spend_cap_nano: int | None,
         calls: int = 1,
+        limits: tuple[LimitSpec, ...] = (),
+        tokens: int = 0,
     ) -> Hold:
+        """Open the call's hold, or raise InsufficientBalance. With shared admission the
+        ``limits`` are checked and taken in the same atomic step (none taken on a 402)."""
+        if self.shared is not None:
+            return await self._admit_shared(
+                facts, entry, input_upper, input_expected, max_output, spend_cap_nano, calls, limits, tokens
+            )
         wallet = await self.wallets.get(facts.owner_id)
         key_spent = await self.wallets.key_spent(facts.key_id) if spend_cap_nano is not None else 0
         # No awaits from here to the hold being open: concurrent calls see each other's holds.
@@ -103,31 +118,47 @@ class Biller:
                 available, scope = cap_left, "key spend cap"
         size = size_hold(available, worst, expected)
         if size is None:
-            affordable = cost.affordable_output_tokens(
-                entry, input_expected, max(available, 0), mult, calls=calls
-            )
-            what = "balance" if scope == "account" else "remaining key spend cap"
-            raise InsufficientBalance(
-                f"Insufficient {what}: available {nano_to_credits(available)} credits, this request needs "
-                f"at least {nano_to_credits(expected)} credits ({max_output} max output tokens of "
-                f"{facts.model_requested}); the {what} can afford about {affordable} output tokens - "
-                "lower max_tokens or top up",
-                available_nano=available,
-                required_nano=expected,
-                scope=scope,
-                affordable_output_tokens=affordable,
-            )
-        hold = Hold(
-            facts.trace_id,
-            facts.owner_id,
-            facts.key_id,
-            size.amount_nano,
-            now,
-            now + self._hold_timeout,
-        )
+            raise _short(facts, entry, available, expected, input_expected, max_output, scope, calls)
+        return self._open(facts, wallet, size.amount_nano, now)
+
+    def _open(self, facts: CallFacts, wallet: Wallet, amount_nano: int, now: datetime) -> Hold:
+        hold = Hold(facts.trace_id, facts.owner_id, facts.key_id, amount_nano, now, now + self._hold_timeout)
         self.holds.open(hold, wallet)
         self.writer.submit(HoldOpened(hold))
         return hold
+
+    async def _admit_shared(
+        self,
+        facts: CallFacts,
+        entry: PriceEntry,
+        input_upper: int,
+        input_expected: int,
+        max_output: int,
+        spend_cap_nano: int | None,
+        calls: int,
+        limits: tuple[LimitSpec, ...],
+        tokens: int,
+    ) -> Hold:
+        assert self.shared is not None
+        wallet = await self.wallets.get(facts.owner_id)  # this node's view, for the record
+        mult = facts.multiplier
+        worst = cost.hold_cost_nano(entry, input_upper, max_output, mult, calls=calls)
+        expected = cost.hold_cost_nano(entry, input_expected, max_output, mult, calls=calls)
+        got = await self.shared.admit(
+            trace_id=facts.trace_id,
+            owner_id=facts.owner_id,
+            key_id=facts.key_id,
+            worst=worst,
+            expected=expected,
+            cap_nano=spend_cap_nano,
+            limits=limits,
+            tokens=tokens,
+        )
+        if isinstance(got, Short):
+            raise _short(
+                facts, entry, got.available_nano, expected, input_expected, max_output, got.scope, calls
+            )
+        return self._open(facts, wallet, got, datetime.now(UTC))
 
     async def settle(
         self,
@@ -148,10 +179,10 @@ class Biller:
         hold = self.holds.close(facts.trace_id, wallet)
         hold_nano = hold.amount_nano if hold else 0
         amount = charge.deduction_nano
-        cash_before = wallet.cash.balance_nano
-        plan = wallet.spend_plan(amount, now) if amount > 0 else []
-        wallet.apply(plan)
-        overrun = max(0, -wallet.cash.balance_nano) - max(0, -cash_before)
+        plan, cash_before, cash_after, balance_after = await self._spend(
+            facts, wallet, hold, amount, usage, now
+        )
+        overrun = max(0, -cash_after) - max(0, -cash_before)
         deltas = [(pot.ledger_account_id, -take) for pot, take in plan]
         transfer = None
         if amount > 0:
@@ -176,7 +207,7 @@ class Biller:
             status=status,
             http_status=http_status,
             error_code=error_code,
-            balance_after=wallet.cash.balance_nano + wallet.voucher_nano(now),
+            balance_after=balance_after,
             overrun=overrun,
             hold_nano=hold_nano,
             latency_ms=latency_ms,
@@ -202,6 +233,10 @@ class Biller:
                 await asyncio.shield(fut)
         except BatchRefused:
             self.wallets.mark_stale(facts.owner_id)  # memory applied a spend the store refused
+            if self.shared is not None and plan:
+                await self.shared.unspend(
+                    facts.owner_id, [(p.ledger_account_id, t) for p, t in plan], wallet.cash.ledger_account_id
+                )
             raise
         except TimeoutError as exc:
             raise ServiceUnavailable(
@@ -223,6 +258,7 @@ class Biller:
     ) -> None:
         """End a hold that produced no output: nothing is charged; the failure is recorded."""
         hold = self.holds.close(facts.trace_id, self.wallets.cached(facts.owner_id))
+        self._release_shared(facts.trace_id)
         now = datetime.now(UTC)
         usage = Usage()
         charge = cost.charge(entry, usage, facts.multiplier)
@@ -249,7 +285,52 @@ class Biller:
         if hold is None:
             return
         self.holds.close(trace_id, self.wallets.cached(hold.owner_id))
+        self._release_shared(trace_id)
         self.writer.submit(HoldEnded(trace_id, "voided", datetime.now(UTC), settled_nano=0, hold=hold))
+
+    async def _spend(
+        self, facts: CallFacts, wallet: Wallet, hold: Hold | None, amount: int, usage: Usage, now: datetime
+    ) -> tuple[list[tuple[Pot, int]], int, int, int]:
+        """Spend ``amount`` in spend order: (plan, cash before, cash after, balance after)."""
+        shared = self.shared
+        if shared is not None:
+            tokens = usage.prompt_tokens + usage.output_tokens
+            spent = await shared.spend(facts.trace_id, amount, force=hold is None, tokens_actual=tokens)
+            if spent is not None:
+                plan = [(self._pot(wallet, lid), take) for lid, take in spent.plan]
+                wallet.apply(plan)  # keep this node's view near (the record's balance comes from Redis)
+                return plan, spent.cash_before, spent.cash_after, spent.cash_after + spent.vouchers_after
+        cash_before = wallet.cash.balance_nano
+        plan = wallet.spend_plan(amount, now) if amount > 0 else []
+        wallet.apply(plan)
+        if shared is not None:  # Redis away: this node's plan, replayed into Redis when it is back
+            shared.replay_spend(
+                facts.trace_id,
+                amount,
+                [(p.ledger_account_id, t) for p, t in plan],
+                force=hold is None,
+                tokens_actual=usage.prompt_tokens + usage.output_tokens,
+            )
+        return (
+            plan,
+            cash_before,
+            wallet.cash.balance_nano,
+            wallet.cash.balance_nano + wallet.voucher_nano(now),
+        )
+
+    def _pot(self, wallet: Wallet, ledger_account_id: int) -> Pot:
+        pot = wallet.pot_by_id(ledger_account_id)
+        if pot is None:  # a grant this node has not loaded yet: reload at the next refresh
+            self.wallets.mark_stale(wallet.owner_id)
+            pot = Pot(ledger_account_id, "", 0)
+        return pot
+
+    def _release_shared(self, trace_id: str) -> None:
+        if self.shared is None or trace_id not in self.shared.tickets:
+            return
+        task = asyncio.get_running_loop().create_task(self.shared.release(trace_id))
+        self._side.add(task)
+        task.add_done_callback(self._side.discard)
 
     def holds_trace_ids(self) -> list[str]:
         return self.holds.trace_ids()
@@ -259,8 +340,35 @@ class Biller:
         stale = self.holds.expired(now)
         for hold in stale:
             self.holds.close(hold.trace_id, self.wallets.cached(hold.owner_id))
+            self._release_shared(hold.trace_id)
             self.writer.submit(HoldEnded(hold.trace_id, "expired", now, hold=hold))
         return len(stale)
+
+
+def _short(
+    facts: CallFacts,
+    entry: PriceEntry,
+    available: int,
+    expected: int,
+    input_expected: int,
+    max_output: int,
+    scope: str,
+    calls: int,
+) -> InsufficientBalance:
+    affordable = cost.affordable_output_tokens(
+        entry, input_expected, max(available, 0), facts.multiplier, calls=calls
+    )
+    what = "balance" if scope == "account" else "remaining key spend cap"
+    return InsufficientBalance(
+        f"Insufficient {what}: available {nano_to_credits(available)} credits, this request needs "
+        f"at least {nano_to_credits(expected)} credits ({max_output} max output tokens of "
+        f"{facts.model_requested}); the {what} can afford about {affordable} output tokens - "
+        "lower max_tokens or top up",
+        available_nano=available,
+        required_nano=expected,
+        scope=scope,
+        affordable_output_tokens=affordable,
+    )
 
 
 def usage_row(

@@ -8,18 +8,22 @@ from tollway.settings import Settings
 
 
 def make_redis(settings: Settings) -> aioredis.Redis:
-    """A pooled asyncio client for ``TOLLWAY_REDIS_URL``; commands time out after
-    ``redis_timeout_s`` so an unreachable Redis is noticed, never waited on."""
+    """A pooled asyncio client for ``TOLLWAY_REDIS_URL``; commands (and waits for a pooled
+    connection) time out after ``redis_timeout_s`` so an unreachable Redis is noticed, never
+    waited on."""
     if not settings.redis_url:
         raise ValueError("TOLLWAY_REDIS_URL is not set")
     timeout = settings.redis_timeout_s
-    return aioredis.Redis.from_url(
+    pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url,
+        max_connections=settings.redis_pool_size,
+        timeout=timeout,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         health_check_interval=0,
         decode_responses=False,
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 class KeySpace:

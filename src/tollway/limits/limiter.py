@@ -1,22 +1,23 @@
 """In-process rate limits: requests per minute, tokens per minute, concurrent requests.
 
-Scopes: the key, the account (its own limits, else its group's per-account defaults), and the
-group as a whole (total concurrency). Over a limit the answer is an immediate
+The limits that apply come from :func:`tollway.limits.specs.limit_specs` (the same list Redis
+checks when several nodes share the load). Over a limit the answer is an immediate
 :class:`RateLimited` naming the limit and its scope: never a hidden queue.
 
 RPM and TPM are token buckets that refill continuously (capacity = the per-minute limit), so a
 burst of a full minute's allowance is admitted and then paced. TPM reserves the estimated
-tokens at admission and is corrected with the real count at settlement.
+tokens at admission and is corrected with the real count at settlement. A call refused after
+its permit was taken (402: the balance cannot cover it) gives the permit back with
+:meth:`Permit.refund`, so refused calls never use up a budget (docs/limits.md).
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
 from tollway.accounts.model import Account, ApiKey, Group
-from tollway.errors import RateLimited
+from tollway.limits.specs import LimitSpec, limit_specs, limited, too_big
 
 
 @dataclass(slots=True)
@@ -36,6 +37,9 @@ class Bucket:
             return 0.0
         return (n - self.tokens) / (self.capacity / 60.0)
 
+    def give_back(self, n: float) -> None:
+        self.tokens = min(self.capacity, self.tokens + n)
+
 
 @dataclass(slots=True)
 class Gate:
@@ -45,8 +49,10 @@ class Gate:
 
 @dataclass(slots=True)
 class Permit:
-    """What one admitted call holds; ``release`` once when it ends."""
+    """What one admitted call holds; ``release`` once when it ends, or ``refund`` when the call
+    is refused after all (nothing was served)."""
 
+    rpm_buckets: list[Bucket] = field(default_factory=list)
     tpm_buckets: list[Bucket] = field(default_factory=list)
     gates: list[Gate] = field(default_factory=list)
     reserved_tokens: int = 0
@@ -59,106 +65,68 @@ class Permit:
         for gate in self.gates:
             gate.in_use -= 1
         if actual_tokens is not None:
-            correction = self.reserved_tokens - actual_tokens
             for bucket in self.tpm_buckets:
-                bucket.tokens = min(bucket.capacity, bucket.tokens + correction)
+                bucket.give_back(self.reserved_tokens - actual_tokens)
+
+    def refund(self) -> None:
+        """Undo the whole admission: the request, its tokens and its concurrency slot."""
+        if self.released:
+            return
+        self.release(0)
+        for bucket in self.rpm_buckets:
+            bucket.give_back(1)
 
 
-@dataclass(frozen=True, slots=True)
-class _Check:
-    name: str  # "requests per minute" ...
-    scope: str  # "key" | "account" | "group"
-    limit: int
+NO_PERMIT = Permit(released=True)
 
 
 class Limiter:
     def __init__(self) -> None:
-        self._rpm: dict[tuple[str, str], Bucket] = {}
-        self._tpm: dict[tuple[str, str], Bucket] = {}
+        self._buckets: dict[tuple[str, str, str], Bucket] = {}
         self._gates: dict[tuple[str, str], Gate] = {}
         self._now = time.monotonic
 
-    def _bucket(
-        self, table: dict[tuple[str, str], Bucket], ident: tuple[str, str], limit: int, now: float
-    ) -> Bucket:
-        bucket = table.get(ident)
-        if bucket is None or bucket.capacity != limit:
-            bucket = Bucket(limit, float(limit), now)
-            table[ident] = bucket
+    def _bucket(self, spec: LimitSpec, now: float) -> Bucket:
+        ident = (spec.kind, spec.scope, spec.ident)
+        bucket = self._buckets.get(ident)
+        if bucket is None or bucket.capacity != spec.limit:
+            bucket = Bucket(spec.limit, float(spec.limit), now)
+            self._buckets[ident] = bucket
         else:
             bucket.refill(now)
         return bucket
 
-    def _gate(self, ident: tuple[str, str], limit: int) -> Gate:
-        gate = self._gates.get(ident)
+    def _gate(self, spec: LimitSpec) -> Gate:
+        gate = self._gates.get((spec.scope, spec.ident))
         if gate is None:
-            gate = Gate(limit)
-            self._gates[ident] = gate
-        gate.limit = limit
+            gate = Gate(spec.limit)
+            self._gates[(spec.scope, spec.ident)] = gate
+        gate.limit = spec.limit
         return gate
 
     def acquire(self, key: ApiKey, account: Account, group: Group, tokens: int) -> Permit:
+        """Check every limit, then take them all (or none)."""
         now = self._now()
-        acct = account.limits
-        dflt = group.account_limits
-        scopes = (
-            ("key", key.id, key.limits.rpm, key.limits.tpm, key.limits.concurrency),
-            (
-                "account",
-                account.id,
-                acct.rpm if acct.rpm is not None else dflt.rpm,
-                acct.tpm if acct.tpm is not None else dflt.tpm,
-                acct.concurrency if acct.concurrency is not None else dflt.concurrency,
-            ),
-            ("group", group.name, None, None, group.total_concurrency),
-        )
-        rpm_take: list[Bucket] = []
-        tpm_take: list[Bucket] = []
-        gates: list[Gate] = []
-        for scope, ident, rpm, tpm, conc in scopes:
-            if rpm:
-                b = self._bucket(self._rpm, (scope, ident), rpm, now)
-                wait = b.wait_for(1)
-                if wait > 0:
-                    raise _limited("requests per minute", scope, rpm, int(b.tokens), wait)
-                rpm_take.append(b)
-            if tpm:
-                b = self._bucket(self._tpm, (scope, ident), tpm, now)
-                if tokens > tpm:
-                    raise RateLimited(
-                        f"this request needs about {tokens} tokens, more than the {scope}'s limit of "
-                        f"{tpm} tokens per minute; send a smaller request or ask for a higher limit",
-                        limit_name="tokens per minute",
-                        scope=scope,
-                        limit=tpm,
-                        remaining=int(max(b.tokens, 0)),
-                        retry_after_s=60.0,
-                    )
-                wait = b.wait_for(tokens)
-                if wait > 0:
-                    raise _limited("tokens per minute", scope, tpm, int(max(b.tokens, 0)), wait)
-                tpm_take.append(b)
-            if conc:
-                g = self._gate((scope, ident), conc)
-                if g.in_use >= conc:
-                    raise _limited("concurrent requests", scope, conc, 0, 1.0)
-                gates.append(g)
-        for b in rpm_take:
+        permit = Permit(reserved_tokens=tokens)
+        for spec in limit_specs(key, account, group):
+            if spec.kind == "c":
+                g = self._gate(spec)
+                if g.in_use >= spec.limit:
+                    raise limited(spec, 0, 1.0)
+                permit.gates.append(g)
+                continue
+            b = self._bucket(spec, now)
+            need = 1 if spec.kind == "r" else tokens
+            if spec.kind == "t" and tokens > spec.limit:
+                raise too_big(spec, tokens, int(max(b.tokens, 0)))
+            wait = b.wait_for(need)
+            if wait > 0:
+                raise limited(spec, int(max(b.tokens, 0)), wait)
+            (permit.rpm_buckets if spec.kind == "r" else permit.tpm_buckets).append(b)
+        for b in permit.rpm_buckets:
             b.tokens -= 1
-        for b in tpm_take:
+        for b in permit.tpm_buckets:
             b.tokens -= tokens
-        for g in gates:
+        for g in permit.gates:
             g.in_use += 1
-        return Permit(tpm_take, gates, tokens)
-
-
-def _limited(name: str, scope: str, limit: int, remaining: int, wait: float) -> RateLimited:
-    retry = max(1, math.ceil(wait))
-    return RateLimited(
-        f"Rate limit reached: {limit} {name} per {scope}; retry after {retry}s",
-        limit_name=name,
-        scope=scope,
-        limit=limit,
-        remaining=max(remaining, 0),
-        retry_after_s=float(retry),
-    )
+        return permit

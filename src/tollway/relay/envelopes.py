@@ -43,7 +43,7 @@ def error_headers(exc: TollwayError, trace_id: str) -> Headers:
             (b"x-ratelimit-scope", exc.scope.encode()),
         ]
     elif isinstance(exc, ServiceUnavailable):
-        headers.append((b"retry-after", str(exc.retry_after_s).encode()))
+        headers += [(b"retry-after", str(exc.retry_after_s).encode()), (b"x-should-retry", b"true")]
     return headers
 
 

@@ -17,7 +17,9 @@ import orjson
 
 from tollway import providers, tokens
 from tollway.catalog.model import Channel, ChannelType
-from tollway.errors import InvalidRequest, ModelNotFound, TollwayError, UpstreamError
+from tollway.errors import InsufficientBalance, InvalidRequest, ModelNotFound, TollwayError, UpstreamError
+from tollway.limits.limiter import NO_PERMIT
+from tollway.limits.specs import limit_specs
 from tollway.pricing import cost
 from tollway.pricing.model import Usage
 from tollway.providers import translate
@@ -184,18 +186,28 @@ async def _run(
                 f"no OpenAI-compatible upstream serves {sc.model!r} for {sc.endpoint}", param="model"
             )
     max_output = entry.max_output_tokens if sc.cap is None else min(sc.cap, entry.max_output_tokens)
-    permit = gw.limiter.acquire(caller.key, caller.account, caller.group, sc.expected + max_output)
+    reserve_tokens = sc.expected + max_output
+    shared = gw.biller.shared is not None  # several nodes: Redis checks limits and balance at once
+    permit = (
+        NO_PERMIT if shared else gw.limiter.acquire(caller.key, caller.account, caller.group, reserve_tokens)
+    )
     usage: Usage | None = None
     try:
-        await gw.biller.admit(
-            call.facts,
-            entry,
-            input_upper=sc.upper,
-            input_expected=sc.expected,
-            max_output=max_output,
-            spend_cap_nano=caller.key.spend_cap_nano,
-            calls=sc.calls,
-        )
+        try:
+            await gw.biller.admit(
+                call.facts,
+                entry,
+                input_upper=sc.upper,
+                input_expected=sc.expected,
+                max_output=max_output,
+                spend_cap_nano=caller.key.spend_cap_nano,
+                calls=sc.calls,
+                limits=limit_specs(caller.key, caller.account, caller.group) if shared else (),
+                tokens=reserve_tokens,
+            )
+        except InsufficientBalance:
+            permit.refund()  # a refused call uses up no rate budget (docs/limits.md)
+            raise
         opened = await _open(gw, call, watch, _preparer(sc, max_output))
         headers = surface_headers(sc.surface, trace_id)
         op = sc.operation

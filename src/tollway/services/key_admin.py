@@ -135,7 +135,6 @@ class KeyAdmin(ServiceBase):
         return await self.get_key(key_id)
 
 
-
 def key_json(row: Any) -> Json:
     return {
         "id": row.id,
