@@ -319,11 +319,11 @@ class SharedWallets:
         self.replay.append(("spend", keys, args))
 
     async def release(self, trace_id: str) -> None:
-        """End a call that spent nothing (voided, abandoned, expired)."""
+        """End a call that spent nothing (voided, abandoned, expired): its tokens go back too."""
         ticket = self.tickets.pop(trace_id, None)
         if ticket is None:
             return
-        keys, args = self._spend_call(trace_id, ticket, 0, False, None, None)
+        keys, args = self._spend_call(trace_id, ticket, 0, False, 0, None)
         try:
             await self._run("spend", keys, args)
         except REDIS_DOWN:
