@@ -125,7 +125,10 @@ def test_anthropic_max_tokens_defaults_to_the_hold_maximum() -> None:
 def test_round_trip_keeps_the_conversation() -> None:
     pivot = request_to_openai(CLAUDE_CODE)
     back = request_from_openai(pivot, model="claude-opus-4-5", stream=True, max_tokens=1000)
-    assert back["system"] == [{"type": "text", "text": "You are helpful."}, {"type": "text", "text": " Be brief."}]
+    assert back["system"] == [
+        {"type": "text", "text": "You are helpful."},
+        {"type": "text", "text": " Be brief."},
+    ]
     kinds = [[b["type"] for b in m["content"]] for m in back["messages"]]
     assert kinds == [
         ["text"],
