@@ -77,7 +77,7 @@ def _anthropic(s: Surfaces, secret: str, model: str, tag: str, stream: bool) -> 
 
 def _chat(s: Surfaces, secret: str, model: str, tag: str, stream: bool) -> None:
     call = {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": ARGS}}
-    messages: list[dict[str, Any]] = [
+    messages: Any = [
         {"role": "system", "content": RULES[0]},
         {"role": "developer", "content": _text(*RULES[1:])},
         {"role": "user", "content": _text(*_user(tag))},

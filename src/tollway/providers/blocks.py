@@ -22,9 +22,7 @@ def texts(content: Any, kinds: frozenset[str] = CHAT_TEXT) -> list[str]:
         return [content]
     if not isinstance(content, list):
         return []
-    return [
-        str(b.get("text", "")) for b in content if isinstance(b, dict) and b.get("type") in kinds
-    ]
+    return [str(b.get("text", "")) for b in content if isinstance(b, dict) and b.get("type") in kinds]
 
 
 def chat_content(items: list[str]) -> str | list[Json]:
