@@ -117,6 +117,10 @@ def test_claude_code_stream_with_tools_through_an_openai_channel(surfaces: Surfa
     assert sent["tools"][0]["function"]["parameters"]["required"] == ["file_path"]
     roles = [m["role"] for m in sent["messages"]]
     assert roles == ["system", "user", "assistant", "tool", "user"]
+    assert sent["messages"][0]["content"] == [  # two system blocks, two text parts
+        {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."},
+        {"type": "text", "text": f"Project notes {tag}"},
+    ]
     assert sent["messages"][2]["tool_calls"][0]["function"] == {
         "name": "Bash",
         "arguments": '{"command":"ls"}',
