@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     hold_sweep_interval_s: float = 5.0
     # How often a running server picks up changes made by the CLI, the API or other nodes.
     refresh_interval_s: float = 2.0
+    # SQLite: the server checkpoints the WAL every this often in the background (0: SQLite's own
+    # checkpoint inside the commit that fills 1,000 pages, which stalls that call; store/db.py).
+    sqlite_checkpoint_interval_s: float = 1.0
 
     # Upstream timeouts.
     upstream_connect_timeout_s: float = 10.0
