@@ -11,6 +11,7 @@ from tollway.relay import (
     anthropic_messages,
     billing_compat,
     gemini_generate,
+    intake,
     openai_chat,
     openai_operations,
     openai_responses,
@@ -21,7 +22,6 @@ from tollway.relay.asgi import (
     Receive,
     Scope,
     Send,
-    read_body,
     send_json,
 )
 from tollway.relay.envelopes import render_error, surface_of_path
@@ -87,7 +87,10 @@ class DataPlane:
             if handler is None:
                 raise NotFound(f"no route POST {path}")
             self.gw.ready()
-            raw = await read_body(receive, self.gw.settings.max_body_bytes)
+            settings = self.gw.settings
+            rule = intake.body_rule(path, settings)
+            intake.check_content_type(scope, rule)
+            raw = await intake.read_request(scope, receive, rule, settings.body_read_timeout_s)
             watch = ClientWatch(receive)
             try:
                 await handler(self.gw, trace_id, scope, raw, watch, send)
