@@ -199,6 +199,7 @@ async def test_declared_length_over_the_limit_is_413_before_a_byte_is_read(rig: 
     a = await rig.send(path, [body], {"content-type": "application/json", "content-length": str(len(body))})
     assert a.status == 413
     assert a.receives == 0
+    assert a.headers["connection"] == "close"  # the unread rest of the body ends the connection
     expected = {"/v1/messages": (0, "request_too_large"), GEMINI: (413, "INVALID_ARGUMENT")}
     assert _kind(path, a.json()) == expected.get(path, (0, "invalid_request_error"))
     assert f"limit of {LIMIT} bytes" in a.body.decode()
@@ -230,6 +231,7 @@ async def test_body_under_the_limit_in_chunks_is_served(rig: Rig, path: str) -> 
 async def test_a_body_that_stalls_is_408(rig: Rig, path: str) -> None:
     a = await rig.send(path, [b'{"model": '], {"content-type": "application/json"}, stall=True)
     assert a.status == 408
+    assert a.headers["connection"] == "close"
     expected = {"/v1/messages": (0, "timeout_error"), GEMINI: (408, "DEADLINE_EXCEEDED")}
     assert _kind(path, a.json()) == expected.get(path, (0, "invalid_request_error"))
     assert "did not arrive within 0.3 seconds" in a.body.decode()

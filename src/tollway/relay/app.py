@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from tollway.errors import NotFound, TollwayError
+from tollway.errors import NotFound, PayloadTooLarge, RequestTimeout, TollwayError
 from tollway.observability.logs import trace_id_var
 from tollway.relay import (
     anthropic_messages,
@@ -66,6 +66,8 @@ class DataPlane:
             await self._dispatch(trace_id, scope, receive, send)
         except TollwayError as exc:
             body, headers = render_error(surface_of_path(scope["path"]), exc, trace_id)
+            if isinstance(exc, PayloadTooLarge | RequestTimeout):
+                headers.append((b"connection", b"close"))  # the rest of the body is never read
             await send_json(send, exc.status, body, headers)
         except (ConnectionResetError, ClientGone):
             pass  # the client left before we could answer
