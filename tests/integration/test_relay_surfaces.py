@@ -146,8 +146,8 @@ async def rig(db_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
     await admin.upsert_group("g", create=True, multiplier="1")
     await admin.upsert_group("fo", create=True, multiplier="1")
     for name, kind, base, models, prio, groups in (
-        ("anth", "anthropic", fake_url, "claude-opus-4-5", 10, "g,fo"),
-        ("oai", "openai", f"{fake_url}/v1", "claude-opus-4-5,gpt-4o", 0, None),
+        ("anth", "anthropic", fake_url, "claude-sonnet-4-5", 10, "g,fo"),
+        ("oai", "openai", f"{fake_url}/v1", "claude-sonnet-4-5,gpt-4o", 0, None),
         ("gem", "gemini", fake_url, "gemini-2.5-pro", 0, None),
     ):
         await admin.upsert_channel(
@@ -173,7 +173,7 @@ async def rig(db_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
         await runner.cleanup()
 
 
-CLAUDE = {"model": "claude-opus-4-5", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+CLAUDE = {"model": "claude-sonnet-4-5", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
 GEMINI_PATH = "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
 GEMINI = {
     "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
@@ -316,7 +316,7 @@ async def test_client_leaving_a_translated_stream_stops_upstream_and_bills_the_o
         "stream": True,
         "messages": [{"role": "user", "content": 'hi <fake>{"chunks": 50, "chunk_interval_ms": 50}</fake>'}],
     }
-    # claude-opus-4-5 for group "g" goes to the Anthropic channel first; make it the OpenAI one
+    # claude-sonnet-4-5 for group "g" goes to the Anthropic channel first; make it the OpenAI one
     await rig.admin.upsert_channel("anth", create=False, groups_="fo")
     assert rig.app.gateway is not None
     await rig.app.gateway.config.refresh(force=True)
