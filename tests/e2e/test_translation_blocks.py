@@ -201,7 +201,7 @@ PAIRS: dict[str, tuple[Client, str, str, str, Expect]] = {
     "anthropic->openai": (
         _anthropic,
         "x1",
-        "claude-opus-4-5",
+        "claude-sonnet-4-5",
         "/v1/chat/completions",
         lambda tag: _to_openai(
             [{"role": "system", "content": _text(*CLAUDE_SYSTEM)}], tag, "toolu_01", _text("18C", "sunny")
