@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from dataclasses import dataclass, field
 
@@ -54,7 +55,7 @@ class Runner:
 
 def assert_no_overlap(rounds: list[tuple[str, float, float]]) -> None:
     ordered = sorted(rounds, key=lambda r: r[1])
-    for a, b in zip(ordered, ordered[1:], strict=False):
+    for a, b in itertools.pairwise(ordered):
         assert b[1] >= a[2], f"{a[0]} and {b[0]} ran {JOB} at the same time: {a} {b}"
 
 

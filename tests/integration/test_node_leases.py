@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,8 +61,8 @@ async def test_stale_and_dead_leases_block_nothing(engine: AsyncEngine) -> None:
     long_ago = datetime.now(UTC) - timedelta(seconds=TTL + 1)
     async with engine.begin() as conn:
         await conn.execute(update(nodes_table).values(heartbeat_at=long_ago))
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
+    dead = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await dead.wait()
     me = NodeId.mine()
     dead_here = NodeId(me.host, dead.pid, f"{me.host}:{dead.pid}:dead")
     await nodes.register(engine, dead_here, False, TTL)  # the stale lease does not block
