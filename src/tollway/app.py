@@ -264,6 +264,7 @@ class TollwayApp:
         if gw is not None:
             for trace_id in list(gw.biller.holds_trace_ids()):
                 gw.biller.abandon(trace_id)
+            await gw.biller.drain(self.settings.redis_timeout_s)
             try:
                 async with asyncio.timeout(self.settings.settlement_deadline_s):
                     await gw.biller.writer.stop()

@@ -242,6 +242,33 @@ def test_rpm_limit_is_429_with_retry_after_naming_limit_and_scope(stack: Stack) 
     assert len(stack.p.usage_list(c.account_id)) == 2
 
 
+def test_refused_calls_use_no_rate_budget(stack: Stack) -> None:
+    """rpm=2 (docs/limits.md): a 402, a top-up, then two calls: both served; a wrong model (404)
+    in between takes no slot either; only the third real call gets 429."""
+    c = stack.customer(group="rpm2", credit=None)
+    with pytest.raises(openai.APIStatusError) as refused:
+        _call(stack, c.secret, max_tokens=100, extra_body=fake())
+    assert refused.value.status_code == 402
+    with pytest.raises(openai.NotFoundError):
+        _call(stack, c.secret, model="no-such-model", extra_body=fake())
+    stack.p.credit(c.account_id, "1")
+    poll(lambda: True if stack.balance(c.account_id)["cash_nano"] > 0 else None, timeout=5, what="the credit")
+
+    def served() -> bool | None:
+        try:
+            _call(stack, c.secret, max_tokens=100, extra_body=fake())
+        except openai.APIStatusError as exc:  # the server has not seen the credit yet: a 402 again
+            assert exc.status_code == 402, exc
+            return None
+        return True
+
+    poll(served, timeout=5, interval=0.2, what="the first call after the top-up")
+    _call(stack, c.secret, max_tokens=100, extra_body=fake())
+    with pytest.raises(openai.RateLimitError):
+        _call(stack, c.secret, max_tokens=100, extra_body=fake())
+    assert len(stack.p.usage_list(c.account_id)) == 2
+
+
 def test_concurrency_limit_is_429_while_a_stream_is_open(stack: Stack) -> None:
     c = stack.customer(group="conc1")
     with stack.client(c.secret) as client:

@@ -78,11 +78,13 @@ end
 # ARGV: epoch, trace, worst, expected, cap (-1: none), hold_ms, ttl_ms, tokens, n, (kind, limit)*n
 # -> {0, size} | {1, i, retry_ms, remaining} | {2, available, scope} | {3} wallet unknown
 #    | {4} key spend unknown | {5} epoch | {6} recovering | {7, i} request larger than a TPM limit
+#    | {8} the call already ended (its node gave up waiting for this script and cancelled it)
 ADMIT = (
     _COMMON
     + """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {5} end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {6} end
+if redis.call('EXISTS', KEYS[5] .. ':done') == 1 then return {8} end
 local f, nf = fields(KEYS[3])
 if nf == 0 then return {3} end
 local cap = tonumber(ARGV[5])
@@ -162,9 +164,12 @@ return {0, int(size)}
 # (vouchers by soonest expiry, then cash, which may go below zero: the bounded overrun), or
 # along the given plan (a replay of a spend made while Redis was away).
 # KEYS: epoch, wallet, keyspend, hold, hx, limit keys (n)...
-# ARGV: epoch, trace, amount, force, token correction, n, (kind, limit)*n, m, (ledger id, take)*m
-# -> {-1} epoch | {1} wallet unknown | {2} already ended | {0, cid, cash_before, cash_after,
-#    vouchers_after, (ledger id, take)*}
+# ARGV: epoch, trace, amount, force, token correction, n, (kind, limit)*n, m, (ledger id, take)*m,
+#       tombstone_ms
+# -> {-1} epoch | {1} wallet unknown | {2} hold gone, not forced | {3} ended before (a resend)
+#    | {0, cid, cash_before, cash_after, vouchers_after, (ledger id, take)*}
+# A call ends once: the tombstone "<hold>:done" makes a resend after a timeout (the first try may
+# have run after all) a no-op, and makes a late admit of a call its node cancelled refuse.
 SPEND = (
     _COMMON
     + """
@@ -172,6 +177,9 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1} end
 local trace = ARGV[2]
 local amount = tonumber(ARGV[3])
 local n = tonumber(ARGV[6])
+local done = KEYS[4] .. ':done'
+if redis.call('EXISTS', done) == 1 then return {3} end
+redis.call('SET', done, '1', 'PX', ARGV[#ARGV])
 release_limits(6, 7, n, trace, tonumber(ARGV[5]))
 local h = redis.call('HMGET', KEYS[4], 'a', 'ka')
 local had = h[1] ~= false and h[1] ~= nil

@@ -102,6 +102,7 @@ class SharedWallets:
         self.ttl_ms = self.hold_ms + int(wallet_ttl_s * 1000)
         self.lookback = timedelta(seconds=lookback_s)
         self.recovery_ms = max(1, int(recovery_s * 1000))
+        self.tombstone_ms = max(self.hold_ms, 60_000)
         self.epoch = ""
         self.reachable = True
         self.tickets: dict[str, Ticket] = {}
@@ -172,6 +173,10 @@ class SharedWallets:
             try:
                 res = await self._run("admit", keys, args)
             except REDIS_DOWN:
+                # The script may still run (a stalled Redis works through what it was sent):
+                # end the call on Redis once it answers, so no hold or slot stays taken.
+                ghost = Ticket(owner_id, key_id, 0, 0, limits, tokens, 0)
+                self.replay.append(("spend", *self._spend_call(trace_id, ghost, 0, False, None, None)))
                 raise unavailable("unreachable") from None
             code = int(res[0])
             if code == 0:
@@ -194,7 +199,7 @@ class SharedWallets:
             if code == 5:
                 self._start_recovery()
                 raise unavailable("recovering from a restart")
-            if code == 6:
+            if code in (6, 8):
                 raise unavailable("recovering from a restart")
         raise unavailable("not answering consistently")
 
@@ -274,6 +279,7 @@ class SharedWallets:
         args.append(len(plan or []))
         for ledger_id, take in plan or []:
             args += [ledger_id, take]
+        args.append(self.tombstone_ms)
         return keys, args
 
     async def spend(
@@ -313,11 +319,11 @@ class SharedWallets:
         self.replay.append(("spend", keys, args))
 
     async def release(self, trace_id: str) -> None:
-        """End a call that spent nothing (voided, abandoned, expired)."""
+        """End a call that spent nothing (voided, abandoned, expired): its tokens go back too."""
         ticket = self.tickets.pop(trace_id, None)
         if ticket is None:
             return
-        keys, args = self._spend_call(trace_id, ticket, 0, False, None, None)
+        keys, args = self._spend_call(trace_id, ticket, 0, False, 0, None)
         try:
             await self._run("spend", keys, args)
         except REDIS_DOWN:

@@ -241,7 +241,8 @@ async def _run(
             )
             usage = await _relay_json(gw, call, opened, watch, send, sc, reader, headers)
     finally:
-        permit.release(None if usage is None else usage.prompt_tokens + usage.output_tokens)
+        # TPM counts the tokens billed: a call that ended without usage gives its reservation back
+        permit.release(0 if usage is None else usage.prompt_tokens + usage.output_tokens)
     return usage
 
 
