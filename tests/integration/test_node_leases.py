@@ -1,5 +1,6 @@
 """Node leases on real SQLite and PostgreSQL: a node without the shared backend is refused next
-to a live node (naming it), shared nodes run together, stale and dead leases block nothing, a
+to a live node (naming it), shared nodes run together, stale and dead leases block nothing (and
+free their job leases), a
 clean stop frees the database at once, and a real server start is refused the same way."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tollway.app import TollwayApp
 from tollway.cluster import nodes
+from tollway.cluster.leader import JobLeases
 from tollway.cluster.nodes import NodeId, NodeRefused
 from tollway.settings import Settings
 from tollway.store.tables import nodes as nodes_table
@@ -66,7 +68,9 @@ async def test_stale_and_dead_leases_block_nothing(engine: AsyncEngine) -> None:
     me = NodeId.mine()
     dead_here = NodeId(me.host, dead.pid, f"{me.host}:{dead.pid}:dead")
     await nodes.register(engine, dead_here, False, TTL)  # the stale lease does not block
+    assert await JobLeases(engine, dead_here.id, 60.0).acquire("usage")
     await nodes.register(engine, me, False, TTL)  # a fresh lease of a dead pid on this host neither
+    assert await JobLeases(engine, me.id, 60.0).acquire("usage"), "the dead node's jobs are free at once"
     async with engine.connect() as conn:
         ids = {r.id for r in (await conn.execute(select(nodes_table.c.id))).all()}
     assert ids == {me.id}, "the stale and dead leases are tidied away"

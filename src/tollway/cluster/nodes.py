@@ -21,13 +21,13 @@ from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tollway.errors import TollwayError
-from tollway.store.tables import nodes
+from tollway.store.tables import job_leases, nodes
 
 log = logging.getLogger("tollway.cluster")
 
 SHARED_HINT = (
     "Several nodes (or --workers) need the shared backend: set TOLLWAY_DATABASE_URL to PostgreSQL "
-    "and TOLLWAY_REDIS_URL on every node (docs/scaling.md). Otherwise stop the other node first."
+    "and TOLLWAY_REDIS_URL on every node (docs/scaling.md)."
 )
 
 
@@ -83,7 +83,7 @@ def refusal(me: NodeId, shared: bool, other: Lease, now: datetime) -> str | None
     why = "this node" if not shared else "that node"
     return (
         f"refusing to start: {who} is running on this database and {why} runs without the "
-        f"shared backend. {SHARED_HINT}"
+        f"shared backend. {SHARED_HINT} Otherwise stop the other node first."
     )
 
 
@@ -127,8 +127,9 @@ async def register(engine: AsyncEngine, me: NodeId, shared: bool, ttl_s: float) 
         fresh = {x.id for x in others}
         stale = select(nodes.c.id).where(nodes.c.id != me.id)
         old = [r.id for r in (await conn.execute(stale)).all() if r.id not in fresh]
-        if old:  # leases of dead nodes: tidy up
+        if old:  # leases of dead nodes: tidy up; their background jobs are free at once
             await conn.execute(delete(nodes).where(nodes.c.id.in_(old)))
+            await conn.execute(delete(job_leases).where(job_leases.c.holder.in_(old)))
 
 
 async def heartbeat(engine: AsyncEngine, me: NodeId, shared: bool) -> None:

@@ -1,0 +1,1 @@
+"""Billing services: wallets cache, hold admission, settlement and its grouped commits."""

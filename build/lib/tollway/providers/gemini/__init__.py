@@ -1,0 +1,1 @@
+"""gemini wire shape: channel adapter, surface, translation to and from the pivot."""

@@ -1,0 +1,1 @@
+"""OpenAI wire shape (chat completions): channel adapter and surface; it is the pivot."""

@@ -1,0 +1,45 @@
+"""Encryption at rest for channel credentials (Fernet: AES-128-CBC + HMAC-SHA256)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+
+class SecretBox:
+    def __init__(self, key_material: str) -> None:
+        digest = hashlib.sha256(key_material.encode("utf-8")).digest()
+        self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+
+    def seal(self, plaintext: str) -> str:
+        return self._fernet.encrypt(plaintext.encode("utf-8")).decode("ascii")
+
+    def open(self, token: str) -> str:
+        try:
+            return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
+        except InvalidToken as exc:
+            raise ValueError(
+                "cannot decrypt a channel credential: TOLLWAY_SECRET_KEY differs from the one "
+                "it was stored with"
+            ) from exc
+
+    @classmethod
+    def from_settings(cls, secret_key: str | None, data_dir: Path) -> SecretBox:
+        """Use TOLLWAY_SECRET_KEY, else a key generated once into the data directory."""
+        if secret_key:
+            return cls(secret_key)
+        path = data_dir / "secret.key"
+        if not path.exists():
+            data_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it first: use theirs
+                pass
+            else:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(base64.urlsafe_b64encode(os.urandom(32)).decode("ascii"))
+        return cls(path.read_text().strip())

@@ -1,0 +1,1 @@
+"""Usage read models kept beside the raw records: daily rollups and retention."""
