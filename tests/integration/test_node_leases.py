@@ -1,7 +1,7 @@
 """Node leases on real SQLite and PostgreSQL: a node without the shared backend is refused next
 to a live node (naming it), shared nodes run together, stale and dead leases block nothing (and
-free their job leases), a
-clean stop frees the database at once, and a real server start is refused the same way."""
+free their job leases), a clean stop frees the database at once, and a real server start is
+refused the same way."""
 
 from __future__ import annotations
 
