@@ -506,7 +506,10 @@ def create_app(settings: Settings | None = None) -> TollwayApp:
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None, workers: int = 1) -> None:
-    """Run the server (``tollway serve``); see :mod:`tollway.serving`."""
+    """Run the server; see :mod:`tollway.serving`. A refusal exits 1 with its one-line reason."""
     from tollway.serving import serve as serve_app
 
-    serve_app(settings, host, port, workers)
+    try:
+        serve_app(settings, host, port, workers)
+    except NodeRefused as exc:
+        raise SystemExit(f"tollway: {exc.message}") from None

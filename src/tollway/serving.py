@@ -33,18 +33,16 @@ def shared_backend_configured(settings: Settings) -> bool:
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None, workers: int = 1) -> None:
+    """Run until stopped; raise :class:`NodeRefused` (before binding) when this may not run here."""
     import uvicorn
 
     logs.configure(settings.log_level, settings.log_format)
     if workers > 1 and not shared_backend_configured(settings):
-        raise SystemExit(
-            f"tollway: refusing to start {workers} workers: without the shared backend holds and "
+        raise NodeRefused(
+            f"refusing to start {workers} workers: without the shared backend holds and "
             f"limits are per process, so several workers could overdraw an account. {SHARED_HINT}"
         )
-    try:
-        asyncio.run(preflight(settings))
-    except NodeRefused as exc:
-        raise SystemExit(f"tollway: {exc.message}") from None
+    asyncio.run(preflight(settings))
     common: dict[str, Any] = {
         "host": host or settings.host,
         "port": port or settings.port,
