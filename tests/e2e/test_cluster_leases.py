@@ -1,7 +1,8 @@
 """Safe by default, with real server processes: a second node on a shared database without the
 shared backend exits with a message naming the live node (no traceback); a SIGKILLed node's
 lease blocks nothing; ``tollway serve --workers 2`` serves calls once Redis and PostgreSQL are
-configured (each worker its own node lease) and is refused without them."""
+configured (each worker its own node lease) and is refused without them; each background job
+runs on one node and moves to another when its node is SIGKILLed."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from pathlib import Path
 import openai
 
 from redis_support import REDIS_URL
+from tollway.cluster.leader import ALL_JOBS, PAYMENTS
 from tollway.settings import normalise_database_url
 from tollway.store.db import make_engine
-from tollway.store.tables import nodes
+from tollway.store.tables import job_leases, nodes
 
 from .cluster_stack import running_cluster
 from .provision import PYTHON
@@ -121,3 +123,39 @@ def test_workers_2_serve_calls_with_redis_and_postgres(
         # the workers' leases go at a clean stop (well before their TTL; nobody else deletes them)
         poll(lambda: len(_leases(pg_db_url)) == 1 or None, timeout=10, what=f"clean stop\n{proc.tail()}")
         st.audit_ok()
+
+
+def _job_holders(db_url: str) -> dict[str, str]:
+    async def read() -> dict[str, str]:
+        engine = make_engine(normalise_database_url(db_url))
+        try:
+            async with engine.connect() as conn:
+                rows = (await conn.execute(job_leases.select())).all()
+            return {r.name: r.holder for r in rows}
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+def test_each_job_runs_on_one_node_and_moves_when_it_dies(
+    pg_db_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    with running_cluster(pg_db_url, tmp_path, redis_url=REDIS_URL, redis_prefix=redis_prefix, nodes=2) as cl:
+        pids = {n.proc.popen.pid: n for n in cl.nodes}
+        holders = _job_holders(pg_db_url)
+        assert set(holders) == set(ALL_JOBS)
+        held_by = {int(h.split(":")[1]) for h in holders.values()}
+        assert held_by <= set(pids), holders  # each job: one lease, held by a live node
+        victim = pids[int(holders[PAYMENTS].split(":")[1])]
+        survivor = next(n for n in cl.nodes if n is not victim)
+        victim.kill()  # SIGKILL: its leases stay behind until their TTL (1.5 s in the test stack)
+
+        def moved() -> bool | None:
+            now = _job_holders(pg_db_url)
+            return True if {int(h.split(":")[1]) for h in now.values()} == {survivor.proc.popen.pid} else None
+
+        poll(moved, timeout=10, interval=0.2, what="the dead node's jobs to move to the survivor")
+        c = cl.stack.customer(credit="1")  # the survivor serves on
+        with openai.OpenAI(base_url=f"{survivor.url}/v1", api_key=c.secret, max_retries=0) as client:
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
