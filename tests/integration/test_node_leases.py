@@ -81,7 +81,7 @@ async def test_stale_and_dead_leases_block_nothing(engine: AsyncEngine) -> None:
 async def test_the_heartbeat_keeps_a_lease_fresh_and_its_end_lets_others_in(engine: AsyncEngine) -> None:
     holder = other()
     await nodes.register(engine, holder, False, 0.6)
-    beat = asyncio.get_running_loop().create_task(nodes.run_heartbeat(engine, holder, False, 0.1))
+    beat = asyncio.get_running_loop().create_task(nodes.run_heartbeat(engine, holder, False, 0.1, 0.6))
     try:
         await asyncio.sleep(1.0)
         with pytest.raises(NodeRefused):
@@ -114,3 +114,20 @@ async def test_a_server_start_is_refused_and_a_clean_stop_removes_its_lease(
         await app.stop()
     async with engine.connect() as conn:
         assert (await conn.execute(select(nodes_table))).all() == []
+
+
+async def test_a_node_whose_lease_lapsed_says_who_started_meanwhile(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    paused = other("paused-host")
+    await nodes.register(engine, paused, False, TTL)
+    async with engine.begin() as conn:  # its database was away for longer than the TTL
+        long_ago = datetime.now(UTC) - timedelta(seconds=TTL + 1)
+        await conn.execute(update(nodes_table).values(heartbeat_at=long_ago))
+    await nodes.register(engine, other("newcomer"), False, TTL)  # tidies the lapsed lease away
+    with caplog.at_level("ERROR", logger="tollway.cluster"):
+        await nodes.heartbeat(engine, paused, False, TTL)
+    assert "lease had lapsed" in caplog.text and "newcomer" in caplog.text
+    async with engine.connect() as conn:  # and it holds a lease again (the operator must act)
+        hosts = {r.host for r in (await conn.execute(select(nodes_table))).all()}
+    assert hosts == {"paused-host", "newcomer"}

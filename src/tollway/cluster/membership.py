@@ -33,8 +33,9 @@ class Membership:
 
     def tasks(self) -> list[asyncio.Task[None]]:
         loop = asyncio.get_running_loop()
+        s = self.settings
         beat = nodes.run_heartbeat(
-            self.engine, self.node, self.shared, self.settings.node_heartbeat_interval_s
+            self.engine, self.node, self.shared, s.node_heartbeat_interval_s, s.node_lease_ttl_s
         )
         return [
             loop.create_task(beat, name="node-heartbeat"),

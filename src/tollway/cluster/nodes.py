@@ -132,24 +132,32 @@ async def register(engine: AsyncEngine, me: NodeId, shared: bool, ttl_s: float) 
             await conn.execute(delete(job_leases).where(job_leases.c.holder.in_(old)))
 
 
-async def heartbeat(engine: AsyncEngine, me: NodeId, shared: bool) -> None:
-    """Renew this node's lease (write it again if someone tidied it away)."""
+async def heartbeat(engine: AsyncEngine, me: NodeId, shared: bool, ttl_s: float) -> None:
+    """Renew this node's lease (write it again if someone tidied it away: this node's heartbeat
+    lapsed for longer than the TTL, and a node that started meanwhile is named in the log)."""
     now = datetime.now(UTC)
     async with engine.begin() as conn:
         done = await conn.execute(update(nodes).where(nodes.c.id == me.id).values(heartbeat_at=now))
-        if done.rowcount == 0:
-            await conn.execute(
-                insert(nodes).values(
-                    id=me.id, host=me.host, pid=me.pid, started_at=now, heartbeat_at=now, shared=shared
-                )
+        if done.rowcount:
+            return
+        await conn.execute(
+            insert(nodes).values(
+                id=me.id, host=me.host, pid=me.pid, started_at=now, heartbeat_at=now, shared=shared
             )
+        )
+        for other in await _fresh_others(conn, me, now, ttl_s):
+            message = refusal(me, shared, other, now)
+            if message:
+                log.error("this node's lease had lapsed and another node started: %s", message)
 
 
-async def run_heartbeat(engine: AsyncEngine, me: NodeId, shared: bool, interval_s: float) -> None:
+async def run_heartbeat(
+    engine: AsyncEngine, me: NodeId, shared: bool, interval_s: float, ttl_s: float
+) -> None:
     while True:
         await asyncio.sleep(interval_s)
         try:
-            await heartbeat(engine, me, shared)
+            await heartbeat(engine, me, shared, ttl_s)
         except asyncio.CancelledError:
             raise
         except Exception:
