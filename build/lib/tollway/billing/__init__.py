@@ -1,1 +1,0 @@
-"""Billing services: wallets cache, hold admission, settlement and its grouped commits."""

@@ -1,1 +1,0 @@
-"""anthropic wire shape: channel adapter, surface, translation to and from the pivot."""

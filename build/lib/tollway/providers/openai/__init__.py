@@ -1,1 +1,0 @@
-"""OpenAI wire shape (chat completions): channel adapter and surface; it is the pivot."""

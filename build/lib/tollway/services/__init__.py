@@ -1,1 +1,0 @@
-"""Application services shared by the CLI and the control-plane API."""

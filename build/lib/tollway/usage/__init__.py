@@ -1,1 +1,0 @@
-"""Usage read models kept beside the raw records: daily rollups and retention."""
