@@ -41,7 +41,7 @@ from tollway.routing.health import ChannelHealth, ChannelTransition, Outcome
 from tollway.services.mail import start_mail_sender
 from tollway.settings import Settings
 from tollway.store import config_repo, ledger_repo
-from tollway.store.db import make_engine, migrate
+from tollway.store.db import make_engine, migrate, run_sqlite_checkpoints
 from tollway.store.secret_box import SecretBox
 from tollway.store.tables import holds, ledger_transfers
 from tollway.usage.jobs import start_usage_jobs
@@ -56,7 +56,10 @@ PROMETHEUS_CT = b"text/plain; version=0.0.4; charset=utf-8"
 class TollwayApp:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
-        self.engine: AsyncEngine = make_engine(self.settings.resolved_database_url())
+        self.engine: AsyncEngine = make_engine(
+            self.settings.resolved_database_url(),
+            background_checkpoint=self.settings.sqlite_checkpoint_interval_s > 0,
+        )
         self.box = SecretBox.from_settings(self.settings.secret_key, self.settings.data_dir)
         self.gateway: Gateway | None = None
         self.shared_wallets: SharedWallets | None = None
@@ -228,6 +231,12 @@ class TollwayApp:
                 self.engine, self.box, s, self.request_refresh, member.gate(leader.PAYMENTS)
             ),
         ]
+        if self.engine.dialect.name == "sqlite" and s.sqlite_checkpoint_interval_s > 0:
+            self._tasks.append(
+                asyncio.get_running_loop().create_task(
+                    run_sqlite_checkpoints(self.engine, s.sqlite_checkpoint_interval_s), name="wal-checkpoint"
+                )
+            )
         if shared is not None:  # Redis watch, hold expiry and the ledger follower (docs/scaling.md)
             upkeep = run_upkeep(shared, s, may_sweep=member.gate(leader.REDIS_SWEEP))
             self._tasks.append(asyncio.get_running_loop().create_task(upkeep, name="shared-upkeep"))

@@ -19,7 +19,7 @@ from tollway.errors import Conflict
 from tollway.settings import Settings
 
 DEMO_EMAIL = "demo@tollway.local"
-DEMO_MODELS = "gpt-4o-mini,gpt-4o,claude-opus-4-5,text-embedding-3-small"
+DEMO_MODELS = "gpt-4o-mini,gpt-4o,claude-sonnet-4-5,text-embedding-3-small"
 
 
 def _free_port() -> int:

@@ -6,7 +6,9 @@ status codes except through :attr:`TollwayError.status`, which the edges read.
 
     TollwayError
     ├── InvalidRequest          400  malformed body / parameter (names the field)
-    │   ├── PayloadTooLarge     413
+    │   ├── RequestTimeout      408  the body did not arrive within the body-read timeout
+    │   ├── PayloadTooLarge     413  the body is larger than the surface's limit
+    │   ├── UnsupportedMediaType 415 a JSON surface sent a body that is not JSON (Content-Type)
     │   └── Unprocessable       422
     ├── AuthenticationFailed    401  missing / invalid / disabled / expired key or session
     ├── InsufficientBalance     402  balance or key spend cap cannot cover the hold
@@ -39,9 +41,19 @@ class InvalidRequest(TollwayError):
     code = "invalid_request_error"
 
 
+class RequestTimeout(InvalidRequest):
+    status = 408
+    code = "request_timeout"
+
+
 class PayloadTooLarge(InvalidRequest):
     status = 413
     code = "payload_too_large"
+
+
+class UnsupportedMediaType(InvalidRequest):
+    status = 415
+    code = "unsupported_media_type"
 
 
 class Unprocessable(InvalidRequest):

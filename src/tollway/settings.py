@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     hold_sweep_interval_s: float = 5.0
     # How often a running server picks up changes made by the CLI, the API or other nodes.
     refresh_interval_s: float = 2.0
+    # SQLite: the server checkpoints the WAL every this often in the background (0: SQLite's own
+    # checkpoint inside the commit that fills 1,000 pages, which stalls that call; store/db.py).
+    sqlite_checkpoint_interval_s: float = 1.0
 
     # Upstream timeouts.
     upstream_connect_timeout_s: float = 10.0
@@ -110,7 +113,17 @@ class Settings(BaseSettings):
     usage_retention_days: int = 0
     usage_retention_batch: int = 5000  # records deleted per transaction
 
-    max_body_bytes: int = 32 * 1024 * 1024
+    # Request bodies (docs/surfaces.md "Limits"): answered 413 before any hold, each surface near
+    # its provider's own limit; multipart uploads (audio) have theirs. A body that has not fully
+    # arrived after body_read_timeout_s is answered 408.
+    max_body_bytes: int = 32 * 1024 * 1024  # OpenAI surface (JSON): 32 MiB
+    anthropic_max_body_bytes: int = 32_000_000  # Anthropic Messages: 32 MB
+    gemini_max_body_bytes: int = 20_000_000  # Gemini generateContent (inline data): 20 MB
+    upload_max_body_bytes: int = 25 * 1024 * 1024  # multipart uploads (audio files): 25 MiB
+    body_read_timeout_s: float = 60.0
+    # A max_tokens above the price book's output cap of the model: "reject" answers 400 as the
+    # provider would; "clamp" forwards the request unchanged. The hold is sized at the cap either way.
+    output_cap_policy: Literal["reject", "clamp"] = "reject"
     session_ttl_s: float = 7 * 24 * 3600.0
     # Console sign-up when the operator has not set it in the console (operator_settings wins).
     signup_enabled: bool = True

@@ -27,7 +27,7 @@ SECRET_KEY = "tollway-e2e-secret-key"
 T = TypeVar("T")
 
 # Models the main channel serves; gpt-4.1 is served only by the failover pair (group "fo").
-MAIN_MODELS = "gpt-4o,gpt-4o-mini,o4-mini,claude-opus-4-5,text-embedding-3-small"
+MAIN_MODELS = "gpt-4o,gpt-4o-mini,o4-mini,claude-opus-4-5,claude-sonnet-4-5,text-embedding-3-small"
 GROUPS: dict[str, dict[str, Any]] = {
     "x03": {"multiplier": "0.3"},
     "x1": {"multiplier": "1"},

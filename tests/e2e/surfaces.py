@@ -6,8 +6,8 @@ Routing (channels are added to the module's running stack; the server picks them
 next configuration refresh):
 
 * group ``anth``: ``claude-*`` through an Anthropic channel (``anth-native``, priority 100);
-* every other group: ``claude-opus-4-5`` through the shared OpenAI-compatible ``main``
-  channel (so an Anthropic client is translated to OpenAI chat);
+* every other group: ``claude-sonnet-4-5`` (and the deprecated ``claude-opus-4-5``) through the
+  shared OpenAI-compatible ``main`` channel (so an Anthropic client is translated to OpenAI chat);
 * images, speech and rerank models: an OpenAI-compatible channel (``media``);
 * ``gemini-2.5-*``: a Gemini channel for every group; ``gemini-2.0-flash``: an
   OpenAI-compatible channel (translation); ``claude-haiku-4-5`` in group ``gx``: a Gemini

@@ -1,7 +1,8 @@
 """The Anthropic surface through an Anthropic channel, with the official ``anthropic`` SDK:
-DESIGN.md §5's Claude Opus 4.5 worked cases to the nano-credit, streaming and not.
+DESIGN.md §5's worked cases (there on Opus 4.5, here on Sonnet 4.5, a model the installed SDK
+does not call deprecated) to the nano-credit, streaming and not.
 
-Opus 4.5: $5 input, $6.25 5m cache write, $10 1h cache write, $0.50 cache read, $25 output
+Sonnet 4.5: $3 input, $3.75 5m cache write, $6 1h cache write, $0.30 cache read, $15 output
 per MTok. Anthropic's ``input_tokens`` excludes cache reads and writes, and streamed
 ``message_delta`` usage is cumulative (the last value wins).
 """
@@ -22,7 +23,7 @@ def surfaces(stack: Stack) -> Surfaces:
 
 
 TEN = 10_000_000_000
-MODEL = "claude-opus-4-5"
+MODEL = "claude-sonnet-4-5"
 MESSAGES: list[Any] = [{"role": "user", "content": "Summarise the attached document."}]
 
 
@@ -37,9 +38,9 @@ def _usage(inp: int, out: int, *, w5: int = 0, w1: int = 0, read: int = 0) -> di
 
 
 CASES = {
-    "5m-write": (_usage(10_000, 2_000, w5=100_000), 725_000_000),
-    "1h-write": (_usage(10_000, 2_000, w1=100_000), 1_100_000_000),
-    "cache-read": (_usage(10_000, 2_000, read=100_000), 150_000_000),
+    "5m-write": (_usage(10_000, 2_000, w5=100_000), 435_000_000),
+    "1h-write": (_usage(10_000, 2_000, w1=100_000), 660_000_000),
+    "cache-read": (_usage(10_000, 2_000, read=100_000), 90_000_000),
 }
 
 
@@ -62,7 +63,7 @@ def _call(s: Surfaces, secret: str, stream: bool, fake: dict[str, Any], **kw: An
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_opus_worked_cases_bill_to_the_nano_credit(surfaces: Surfaces, case: str, stream: bool) -> None:
+def test_sonnet_worked_cases_bill_to_the_nano_credit(surfaces: Surfaces, case: str, stream: bool) -> None:
     usage, expected = CASES[case]
     c = surfaces.customer("anth")
     trace_id, message = _call(surfaces, c.secret, stream, {"native_usage": usage})
@@ -85,7 +86,7 @@ def test_opus_worked_cases_bill_to_the_nano_credit(surfaces: Surfaces, case: str
 def test_group_multiplier_applies_to_the_anthropic_surface(surfaces: Surfaces, stream: bool) -> None:
     c = surfaces.customer("ax03")
     trace_id, _ = _call(surfaces, c.secret, stream, {"native_usage": CASES["5m-write"][0]})
-    assert surfaces.usage(trace_id)["deduction_nano"] == 217_500_000  # $0.725 x 0.3
+    assert surfaces.usage(trace_id)["deduction_nano"] == 130_500_000  # $0.435 x 0.3
 
 
 def test_cumulative_message_delta_usage_bills_the_last_value(surfaces: Surfaces) -> None:
@@ -97,7 +98,7 @@ def test_cumulative_message_delta_usage_bills_the_last_value(surfaces: Surfaces)
     assert message.usage.output_tokens == 200
     rec = surfaces.usage(trace_id)
     assert (rec["tokens"]["input"], rec["tokens"]["output"]) == (1_000, 200)
-    assert rec["deduction_nano"] == nano((1_000, "5"), (200, "25")) == 10_000_000
+    assert rec["deduction_nano"] == nano((1_000, "3"), (200, "15")) == 6_000_000
 
 
 def test_raw_stream_relays_every_event_type_with_the_final_events_last(surfaces: Surfaces) -> None:

@@ -34,7 +34,7 @@ def _check(exc: anthropic.APIStatusError, status: int, kind: str) -> str:
 
 
 def _create(s: Surfaces, secret: str, stream: bool = False, **kw: Any) -> Any:
-    kw.setdefault("model", "claude-opus-4-5")
+    kw.setdefault("model", "claude-sonnet-4-5")
     kw.setdefault("max_tokens", 64)
     kw.setdefault("messages", MESSAGES)
     with s.anthropic(secret) as client:
@@ -51,7 +51,7 @@ def test_invalid_key_is_401_authentication_error(surfaces: Surfaces) -> None:
 
 
 def test_missing_key_is_401_in_the_anthropic_envelope(surfaces: Surfaces) -> None:
-    body = {"model": "claude-opus-4-5", "max_tokens": 8, "messages": MESSAGES}
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": MESSAGES}
     status, headers, doc = http_json("POST", f"{surfaces.stack.url}/v1/messages", body)
     assert status == 401
     assert doc["type"] == "error" and doc["error"]["type"] == "authentication_error"
@@ -60,12 +60,12 @@ def test_missing_key_is_401_in_the_anthropic_envelope(surfaces: Surfaces) -> Non
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 def test_insufficient_balance_is_402_billing_error_never_retried(surfaces: Surfaces, stream: bool) -> None:
-    c = surfaces.customer("anth", credit="0.01")  # Opus 4.5: 4,096 output tokens cost $0.10
+    c = surfaces.customer("anth", credit="0.01")  # Sonnet 4.5: 4,096 output tokens cost $0.06
     with (
         surfaces.anthropic(c.secret, max_retries=2) as client,
         pytest.raises(anthropic.PaymentRequiredError) as info,
     ):
-        kw: dict[str, Any] = {"model": "claude-opus-4-5", "max_tokens": 4096, "messages": MESSAGES}
+        kw: dict[str, Any] = {"model": "claude-sonnet-4-5", "max_tokens": 4096, "messages": MESSAGES}
         if stream:
             with client.messages.stream(**kw) as st:
                 st.get_final_message()
@@ -107,7 +107,7 @@ def test_rate_limit_is_429_rate_limit_error_with_retry_after(surfaces: Surfaces)
 
 def test_missing_max_tokens_is_400_naming_the_field(surfaces: Surfaces) -> None:
     c = surfaces.customer("anth")
-    body = {"model": "claude-opus-4-5", "messages": MESSAGES}
+    body = {"model": "claude-sonnet-4-5", "messages": MESSAGES}
     status, headers, doc = http_json(
         "POST", f"{surfaces.stack.url}/v1/messages", body, headers={"x-api-key": c.secret}
     )

@@ -24,7 +24,7 @@ def surfaces(stack: Stack) -> Surfaces:
 
 
 TEN = 10_000_000_000
-OPUS_CACHE_READ = 150_000_000  # input 10,000 + cache read 100,000 + output 2,000 on Opus 4.5
+SONNET_CACHE_READ = 90_000_000  # input 10,000 + cache read 100,000 + output 2,000 on Sonnet 4.5
 
 TOOLS: list[dict[str, Any]] = [
     {
@@ -51,7 +51,7 @@ TOOLS: list[dict[str, Any]] = [
 def _claude_code_request(tag: str, scenario: dict[str, Any]) -> dict[str, Any]:
     """What Claude Code sends: system blocks with cache_control, tools, a tool round trip."""
     return {
-        "model": "claude-opus-4-5",
+        "model": "claude-sonnet-4-5",
         "max_tokens": 32_000,
         "system": [
             {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."},
@@ -86,7 +86,7 @@ OPENAI_USAGE = {
 
 
 def test_claude_code_stream_with_tools_through_an_openai_channel(surfaces: Surfaces) -> None:
-    c = surfaces.customer("x1")  # claude-opus-4-5 is served by the OpenAI-compatible "main"
+    c = surfaces.customer("x1")  # claude-sonnet-4-5 is served by the OpenAI-compatible "main"
     tag = f"cc-{c.key_id}"
     scenario = {
         "tool_call": {"name": "Read", "arguments": {"file_path": "/repo/setup.py"}},
@@ -117,6 +117,10 @@ def test_claude_code_stream_with_tools_through_an_openai_channel(surfaces: Surfa
     assert sent["tools"][0]["function"]["parameters"]["required"] == ["file_path"]
     roles = [m["role"] for m in sent["messages"]]
     assert roles == ["system", "user", "assistant", "tool", "user"]
+    assert sent["messages"][0]["content"] == [  # two system blocks, two text parts
+        {"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."},
+        {"type": "text", "text": f"Project notes {tag}"},
+    ]
     assert sent["messages"][2]["tool_calls"][0]["function"] == {
         "name": "Bash",
         "arguments": '{"command":"ls"}',
@@ -131,9 +135,9 @@ def test_claude_code_stream_with_tools_through_an_openai_channel(surfaces: Surfa
         100_000,
         2_000,
     )
-    assert rec["deduction_nano"] == OPUS_CACHE_READ
+    assert rec["deduction_nano"] == SONNET_CACHE_READ
     assert rec["channel_id"] == surfaces.stack.channels["main"]["id"]
-    assert surfaces.stack.balance(c.account_id)["cash_nano"] == TEN - OPUS_CACHE_READ
+    assert surfaces.stack.balance(c.account_id)["cash_nano"] == TEN - SONNET_CACHE_READ
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
@@ -142,7 +146,7 @@ def test_anthropic_text_through_an_openai_channel(surfaces: Surfaces, stream: bo
     content = "Say hello. " + marker(native_usage=OPENAI_USAGE)
     with surfaces.anthropic(c.secret) as client:
         kw: dict[str, Any] = {
-            "model": "claude-opus-4-5",
+            "model": "claude-sonnet-4-5",
             "max_tokens": 100,
             "messages": [{"role": "user", "content": content}],
         }
@@ -158,7 +162,7 @@ def test_anthropic_text_through_an_openai_channel(surfaces: Surfaces, stream: bo
     assert text == "The quick brown fox jumps over the lazy"
     assert message.stop_reason == "end_turn"
     assert message.usage.cache_read_input_tokens == 100_000
-    assert surfaces.usage(trace_id)["deduction_nano"] == OPUS_CACHE_READ
+    assert surfaces.usage(trace_id)["deduction_nano"] == SONNET_CACHE_READ
 
 
 ANTHROPIC_USAGE = {"input_tokens": 10_000, "cache_read_input_tokens": 100_000, "output_tokens": 2_000}
@@ -166,7 +170,7 @@ ANTHROPIC_USAGE = {"input_tokens": 10_000, "cache_read_input_tokens": 100_000, "
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 async def test_openai_sdk_through_an_anthropic_channel(surfaces: Surfaces, stream: bool) -> None:
-    c = surfaces.customer("anth")  # claude-opus-4-5 goes to the Anthropic channel
+    c = surfaces.customer("anth")  # claude-sonnet-4-5 goes to the Anthropic channel
     tag = f"oa-{c.key_id}-{stream}"
     messages = [
         {"role": "system", "content": "Be brief."},
@@ -175,7 +179,7 @@ async def test_openai_sdk_through_an_anthropic_channel(surfaces: Surfaces, strea
     async with surfaces.stack.aclient(c.secret) as client:
         if stream:
             s = await client.chat.completions.create(
-                model="claude-opus-4-5",
+                model="claude-sonnet-4-5",
                 messages=messages,
                 stream=True,
                 stream_options={"include_usage": True},
@@ -190,7 +194,7 @@ async def test_openai_sdk_through_an_anthropic_channel(surfaces: Surfaces, strea
             assert chunks[-1].choices == []
         else:
             raw = await client.chat.completions.with_raw_response.create(
-                model="claude-opus-4-5", messages=messages
+                model="claude-sonnet-4-5", messages=messages
             )
             resp, trace_id = raw.parse(), raw.headers["x-request-id"]
             text, finish, usage = resp.choices[0].message.content, [resp.choices[0].finish_reason], resp.usage
@@ -211,7 +215,7 @@ async def test_openai_sdk_through_an_anthropic_channel(surfaces: Surfaces, strea
     assert sent.get("stream", False) is stream
     records = surfaces.stack.p.usage_list(c.account_id)
     assert [r["trace_id"] for r in records] == [trace_id]
-    assert records[0]["deduction_nano"] == OPUS_CACHE_READ
+    assert records[0]["deduction_nano"] == SONNET_CACHE_READ
     assert records[0]["tokens"]["cache_read"] == 100_000
 
 
@@ -232,7 +236,7 @@ def test_openai_tool_calls_through_an_anthropic_channel(surfaces: Surfaces, stre
     messages = [{"role": "user", "content": "Weather in Paris? " + marker(**scenario)}]
     with surfaces.stack.client(c.secret) as client:
         kw: dict[str, Any] = {
-            "model": "claude-opus-4-5",
+            "model": "claude-sonnet-4-5",
             "messages": messages,
             "tools": tools,
             "max_tokens": 500,
@@ -267,7 +271,7 @@ def test_translated_cut_stream_is_billed_once_as_estimated(surfaces: Surfaces) -
     with (
         surfaces.anthropic(c.secret) as client,
         pytest.raises(anthropic.APIStatusError) as info,
-        client.messages.stream(model="claude-opus-4-5", max_tokens=100, messages=messages) as st,
+        client.messages.stream(model="claude-sonnet-4-5", max_tokens=100, messages=messages) as st,
     ):
         trace_id = st.response.headers["request-id"]
         for piece in st.text_stream:
@@ -277,5 +281,5 @@ def test_translated_cut_stream_is_billed_once_as_estimated(surfaces: Surfaces) -
     rec = surfaces.usage(trace_id)
     assert (rec["status"], rec["estimated"]) == ("upstream_cut", True)
     assert rec["tokens"]["output"] == 4  # ceil(15 ASCII characters / 4)
-    assert rec["deduction_nano"] == nano((rec["tokens"]["input"], "5"), (4, "25"))
+    assert rec["deduction_nano"] == nano((rec["tokens"]["input"], "3"), (4, "15"))
     surfaces.stack.audit_ok()

@@ -146,8 +146,8 @@ async def rig(db_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
     await admin.upsert_group("g", create=True, multiplier="1")
     await admin.upsert_group("fo", create=True, multiplier="1")
     for name, kind, base, models, prio, groups in (
-        ("anth", "anthropic", fake_url, "claude-opus-4-5", 10, "g,fo"),
-        ("oai", "openai", f"{fake_url}/v1", "claude-opus-4-5,gpt-4o", 0, None),
+        ("anth", "anthropic", fake_url, "claude-sonnet-4-5", 10, "g,fo"),
+        ("oai", "openai", f"{fake_url}/v1", "claude-sonnet-4-5,gpt-4o", 0, None),
         ("gem", "gemini", fake_url, "gemini-2.5-pro", 0, None),
     ):
         await admin.upsert_channel(
@@ -173,7 +173,7 @@ async def rig(db_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
         await runner.cleanup()
 
 
-CLAUDE = {"model": "claude-opus-4-5", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+CLAUDE = {"model": "claude-sonnet-4-5", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
 GEMINI_PATH = "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
 GEMINI = {
     "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
@@ -271,13 +271,52 @@ async def test_failover_crosses_shapes_and_bills_once(rig: Rig) -> None:
     assert len(records) == 1
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+async def test_failover_translation_keeps_text_blocks_apart(rig: Rig, stream: bool) -> None:
+    """Multi-block system and tool result: the Anthropic channel gets them as sent, the
+    OpenAI-compatible one it fails over to gets them as as many text parts (issue 14)."""
+    key = await rig.admin.create_key(rig.account_id, name="fo", group="fo")
+    rig.secret = str(key["secret"])
+    system = [
+        {"type": "text", "text": "You are Claude Code."},
+        {"type": "text", "text": "You are a CLI tool.", "cache_control": {"type": "ephemeral"}},
+    ]
+    result = [{"type": "text", "text": "18C"}, {"type": "text", "text": "sunny"}]
+    use = {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {}}
+    body = {
+        **CLAUDE,
+        "stream": stream,
+        "system": system,
+        "messages": [
+            {"role": "user", "content": "Weather?"},
+            {"role": "assistant", "content": [{"type": "text", "text": "Checking."}, use]},
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": result}],
+            },
+        ],
+        "fake": {"status": 503},
+    }
+    resp = await rig.call("/v1/messages", body)
+    assert resp.status == 200, resp.body
+    anthropic, chat = list(rig.fake[STATE_KEY].recorded)[-2:]
+    assert anthropic["path"] == "/v1/messages" and chat["path"] == "/v1/chat/completions"
+    assert (anthropic["body"]["system"], anthropic["body"]["messages"]) == (system, body["messages"])
+    parts = [
+        {"type": "text", "text": "You are Claude Code."},
+        {"type": "text", "text": "You are a CLI tool."},
+    ]
+    assert chat["body"]["messages"][0] == {"role": "system", "content": parts}
+    assert chat["body"]["messages"][3] == {"role": "tool", "tool_call_id": "toolu_1", "content": result}
+
+
 async def test_client_leaving_a_translated_stream_stops_upstream_and_bills_the_output(rig: Rig) -> None:
     body = {
         **CLAUDE,
         "stream": True,
         "messages": [{"role": "user", "content": 'hi <fake>{"chunks": 50, "chunk_interval_ms": 50}</fake>'}],
     }
-    # claude-opus-4-5 for group "g" goes to the Anthropic channel first; make it the OpenAI one
+    # claude-sonnet-4-5 for group "g" goes to the Anthropic channel first; make it the OpenAI one
     await rig.admin.upsert_channel("anth", create=False, groups_="fo")
     assert rig.app.gateway is not None
     await rig.app.gateway.config.refresh(force=True)

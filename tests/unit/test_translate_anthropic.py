@@ -58,7 +58,10 @@ CLAUDE_CODE: dict[str, Any] = {
 def test_anthropic_request_to_openai() -> None:
     out = request_to_openai(CLAUDE_CODE)
     msgs = out["messages"]
-    assert msgs[0] == {"role": "system", "content": "You are helpful. Be brief."}
+    assert msgs[0] == {
+        "role": "system",
+        "content": [{"type": "text", "text": "You are helpful."}, {"type": "text", "text": " Be brief."}],
+    }
     assert msgs[1] == {"role": "user", "content": "Look at this"}
     assert msgs[2]["content"] == "Running."
     assert [c["function"]["name"] for c in msgs[2]["tool_calls"]] == ["Bash", "Read"]
@@ -97,7 +100,7 @@ def test_openai_request_to_anthropic() -> None:
         "max_completion_tokens": 50,
     }
     out = translate.request_from_pivot(Shape.ANTHROPIC, pivot, model="claude", stream=True, max_output=999)
-    assert out["system"] == "S1\n\nS2"
+    assert out["system"] == [{"type": "text", "text": "S1"}, {"type": "text", "text": "S2"}]
     assert out["max_tokens"] == 50 and out["stream"] is True and out["model"] == "claude"
     roles = [m["role"] for m in out["messages"]]
     assert roles == ["user", "assistant", "user"]  # consecutive turns merged
@@ -122,7 +125,10 @@ def test_anthropic_max_tokens_defaults_to_the_hold_maximum() -> None:
 def test_round_trip_keeps_the_conversation() -> None:
     pivot = request_to_openai(CLAUDE_CODE)
     back = request_from_openai(pivot, model="claude-opus-4-5", stream=True, max_tokens=1000)
-    assert back["system"] == "You are helpful. Be brief."
+    assert back["system"] == [
+        {"type": "text", "text": "You are helpful."},
+        {"type": "text", "text": " Be brief."},
+    ]
     kinds = [[b["type"] for b in m["content"]] for m in back["messages"]]
     assert kinds == [
         ["text"],

@@ -11,22 +11,24 @@ from rich.markup import escape
 
 from tollway.cli.dates import parse_optional_expiry
 from tollway.cli.options import JsonFlag
-from tollway.cli.output import record_renderer, render_record, render_rows, rows_renderer
+from tollway.cli.output import record_renderer, render_narrow_rows, render_record, render_rows
 from tollway.cli.runtime import run_admin
 from tollway.money import nano_to_credits
 
 if TYPE_CHECKING:
     from tollway.services.admin import AdminService
 
+# Most important first: at a narrow width the right-hand ones are left out (never the trace id;
+# a model name may be cut, an amount never).
 USAGE_COLUMNS = (
     "trace_id",
-    ("created_at", "time"),
+    ("time", "time (UTC)"),
+    "deduction",
     ("model_billed", "model"),
     "status",
     ("tokens.input", "in"),
     ("tokens.cache_read", "cached"),
     ("tokens.output", "out"),
-    "deduction",
 )
 VOUCHER_COLUMNS = ("grant", "remaining", "expires_at", "expired", "reason")
 
@@ -109,7 +111,14 @@ def usage(
     async def many(svc: AdminService) -> dict[str, Any]:
         return {"account_id": account_id, "usage": await svc.list_usage(account_id, limit=limit)}
 
-    run_admin(json_out, many, rows_renderer("usage", USAGE_COLUMNS, empty="no usage records"))
+    run_admin(json_out, many, render_usage_rows)
+
+
+def render_usage_rows(console: Console, doc: Any) -> None:
+    """The usage list, fitted to the terminal (``tollway admin usage`` at 80 columns)."""
+    rows = [{**r, "time": str(r.get("created_at") or "")[:19].replace("T", " ")} for r in doc["usage"]]
+    cut = {"model_billed", "status"}
+    render_narrow_rows(console, rows, USAGE_COLUMNS, may_cut=cut, empty="no usage records")
 
 
 def _render_record_detail(console: Console, doc: Any) -> None:

@@ -7,11 +7,13 @@ else ``error: ...`` on stderr. Either way the exit code is 1; usage errors (type
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, NoReturn
 
 import orjson
 import typer
+from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -20,6 +22,7 @@ from tollway.errors import TollwayError
 
 Json = dict[str, Any]
 Render = Callable[[Console, Any], None]
+MIN_CUT_WIDTH = 6  # a column cut to fewer characters than this is left out instead
 
 
 def stdout_console() -> Console:
@@ -128,3 +131,47 @@ def rows_renderer(key: str, columns: Sequence[Column], *, empty: str) -> Render:
         render_rows(console, doc[key], columns, empty=empty)
 
     return render
+
+
+def render_narrow_rows(
+    console: Console,
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[Column],
+    *,
+    may_cut: Collection[str] = (),
+    empty: str = "nothing to show",
+) -> None:
+    """A table that fits ``console.width`` without wrapping a cell. The first column (an id to
+    copy) is never wrapped or cut; the others are shown whole, left to right, while they fit; the
+    next one is shown cut with an ellipsis if it is in ``may_cut`` and a few characters of it
+    fit; the rest are left out, and a last line names them (``--json`` has everything)."""
+    if not rows:
+        console.print(escape(empty))
+        return
+    paths = [c if isinstance(c, str) else c[0] for c in columns]
+    headers = [escape(c if isinstance(c, str) else c[1]) for c in columns]
+    cells = [[escape(cell(_dig(row, path))) for path in paths] for row in rows]
+    widths = [max(cell_len(h), *(cell_len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    gap = 3  # padding on both sides of the (blank) column rule
+    used, shown, cut = widths[0], 1, None
+    while shown < len(columns) and used + gap + widths[shown] <= console.width:
+        used += gap + widths[shown]
+        shown += 1
+    room = console.width - used - gap
+    if shown < len(columns) and paths[shown] in may_cut and room >= MIN_CUT_WIDTH:
+        cut, shown = room, shown + 1
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    for i, header in enumerate(headers[:shown]):
+        last_cut = cut is not None and i == shown - 1
+        table.add_column(
+            header,
+            no_wrap=True,
+            overflow="ellipsis" if last_cut else "ignore",
+            width=cut if last_cut else widths[i],
+        )
+    for r in cells:
+        table.add_row(*r[:shown])
+    console.print(table)
+    if shown < len(columns):
+        left_out = ", ".join(headers[shown:])
+        console.print(f"({left_out} left out at {console.width} columns; --json shows every field)")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from tollway.errors import NotFound, TollwayError
+from tollway.errors import NotFound, PayloadTooLarge, RequestTimeout, TollwayError
 from tollway.observability.logs import trace_id_var
 from tollway.relay import (
     anthropic_messages,
     billing_compat,
     gemini_generate,
+    intake,
     openai_chat,
     openai_operations,
     openai_responses,
@@ -21,7 +22,6 @@ from tollway.relay.asgi import (
     Receive,
     Scope,
     Send,
-    read_body,
     send_json,
 )
 from tollway.relay.envelopes import render_error, surface_of_path
@@ -66,6 +66,8 @@ class DataPlane:
             await self._dispatch(trace_id, scope, receive, send)
         except TollwayError as exc:
             body, headers = render_error(surface_of_path(scope["path"]), exc, trace_id)
+            if isinstance(exc, PayloadTooLarge | RequestTimeout):
+                headers.append((b"connection", b"close"))  # the rest of the body is never read
             await send_json(send, exc.status, body, headers)
         except (ConnectionResetError, ClientGone):
             pass  # the client left before we could answer
@@ -87,7 +89,10 @@ class DataPlane:
             if handler is None:
                 raise NotFound(f"no route POST {path}")
             self.gw.ready()
-            raw = await read_body(receive, self.gw.settings.max_body_bytes)
+            settings = self.gw.settings
+            rule = intake.body_rule(path, settings)
+            intake.check_content_type(scope, rule)
+            raw = await intake.read_request(scope, receive, rule, settings.body_read_timeout_s)
             watch = ClientWatch(receive)
             try:
                 await handler(self.gw, trace_id, scope, raw, watch, send)

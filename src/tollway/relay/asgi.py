@@ -39,7 +39,7 @@ async def read_body(receive: Receive, limit: int) -> bytes:
         if body:
             size += len(body)
             if size > limit:
-                raise PayloadTooLarge(f"request body is larger than {limit} bytes", param="body")
+                raise PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes")
             chunks.append(body)
         if not message.get("more_body", False):
             return b"".join(chunks)

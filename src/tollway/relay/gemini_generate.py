@@ -72,6 +72,7 @@ async def generate(
         body=body,
         stream=stream,
         cap=cap,
+        cap_param="generationConfig.maxOutputTokens",
         upper=upper,
         expected=expected,
         hints=ClientHints(api_version=version),

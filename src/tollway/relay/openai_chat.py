@@ -25,6 +25,7 @@ async def chat_completions(
     model = require_model(body)
     non_empty_list(body, "messages")
     stream = bool(body.get("stream"))
+    cap_param = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
     cap = positive_int(body, "max_completion_tokens") or positive_int(body, "max_tokens")
     options = optional_object(body, "stream_options")
     upper, expected = tokens.chat_input_bounds(body, image_tokens=tokens.image_tokens_for(model))
@@ -35,6 +36,7 @@ async def chat_completions(
         body=body,
         stream=stream,
         cap=cap,
+        cap_param=cap_param,
         upper=upper,
         expected=expected,
         client_wants_usage=bool((options or {}).get("include_usage")) if stream else True,

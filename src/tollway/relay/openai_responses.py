@@ -34,6 +34,7 @@ async def responses(
         body=body,
         stream=bool(body.get("stream")),
         cap=positive_int(body, "max_output_tokens"),
+        cap_param="max_output_tokens",
         upper=upper,
         expected=expected,
         operation=RESPONSES_STORED if body.get("previous_response_id") else RESPONSES,

@@ -30,6 +30,7 @@ from tollway.relay.asgi import JSON_CT, ClientGone, ClientWatch, Headers, Scope,
 from tollway.relay.envelopes import surface_headers
 from tollway.relay.gateway import Call, Gateway
 from tollway.relay.multipart import Form
+from tollway.relay.output_cap import check_output_cap, output_limit
 from tollway.relay.stream import relay_stream
 from tollway.relay.upstream import Opened, UpstreamClientError, open_upstream
 
@@ -53,6 +54,7 @@ class SurfaceCall:
     fallback_usage: Usage | None = None  # what the request measured, for answers without usage
     form: Form | None = None  # a multipart upload, sent on as it came (but for the model name)
     variant_keys: tuple[str, ...] = ()  # per-call price variant, first listed wins ("hd/1024x1792")
+    cap_param: str = "max_tokens"  # the field the client's output cap came in, for a 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +187,8 @@ async def _run(
             raise ModelNotFound(
                 f"no OpenAI-compatible upstream serves {sc.model!r} for {sc.endpoint}", param="model"
             )
-    max_output = entry.max_output_tokens if sc.cap is None else min(sc.cap, entry.max_output_tokens)
+    check_output_cap(sc.surface, sc.model, sc.cap, sc.cap_param, entry, gw.settings.output_cap_policy)
+    max_output = output_limit(sc.cap, entry)
     reserve_tokens = sc.expected + max_output
     shared = gw.biller.shared is not None  # several nodes: Redis checks limits and balance at once
     permit = (

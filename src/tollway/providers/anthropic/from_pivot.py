@@ -2,7 +2,8 @@
 
 System and developer messages become ``system``; ``tool`` messages become ``tool_result``
 blocks of a user turn; ``tool_calls`` become ``tool_use`` blocks; consecutive turns of one
-role are merged (Anthropic alternates user and assistant). ``max_tokens`` is required by
+role are merged (Anthropic alternates user and assistant). Each text part stays one text
+block (``system`` and ``tool_result`` take a string for one). ``max_tokens`` is required by
 Anthropic: the client's cap, else the hold's maximum output. Temperature is clamped to
 Anthropic's 0..1.
 """
@@ -13,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from tollway.providers import blocks
 from tollway.providers.base import Json
 
 FINISH_TO_STOP = {
@@ -24,16 +26,17 @@ FINISH_TO_STOP = {
 }
 
 
-def text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(p.get("text", ""))
-            for p in content
-            if isinstance(p, dict) and p.get("type") in ("text", "input_text")
-        )
-    return ""
+def _text_blocks(content: Any) -> list[Json]:
+    """One ``text`` block per text part (Anthropic refuses empty text blocks)."""
+    return [{"type": "text", "text": t} for t in blocks.texts(content) if t]
+
+
+def _one_or_blocks(items: list[Json]) -> str | list[Json]:
+    """A string for one text block (or none), else the blocks: ``system`` and ``tool_result``
+    content take either."""
+    if len(items) <= 1:
+        return str(items[0]["text"]) if items else ""
+    return items
 
 
 def _image_block(url: str) -> Json:
@@ -49,32 +52,29 @@ def _image_block(url: str) -> Json:
 def _user_blocks(content: Any) -> list[Json]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}] if content else []
-    blocks: list[Json] = []
+    out: list[Json] = []
     for part in content if isinstance(content, list) else ():
         if not isinstance(part, dict):
             continue
         kind = part.get("type")
         if kind in ("text", "input_text"):
-            blocks.append({"type": "text", "text": str(part.get("text", ""))})
+            out.append({"type": "text", "text": str(part.get("text", ""))})
         elif kind == "image_url":
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, dict) else image
             if isinstance(url, str):
-                blocks.append(_image_block(url))
+                out.append(_image_block(url))
         elif kind == "file":
             data = (part.get("file") or {}).get("file_data")
             if isinstance(data, str) and data.startswith("data:") and ";base64," in data:
                 head, raw = data[5:].split(";base64,", 1)
                 source = {"type": "base64", "media_type": head, "data": raw}
-                blocks.append({"type": "document", "source": source})
-    return blocks
+                out.append({"type": "document", "source": source})
+    return out
 
 
 def _assistant_blocks(message: Json) -> list[Json]:
-    blocks: list[Json] = []
-    text = text_of(message.get("content"))
-    if text:
-        blocks.append({"type": "text", "text": text})
+    out = _text_blocks(message.get("content"))
     calls = list(message.get("tool_calls") or ())
     legacy = message.get("function_call")
     if isinstance(legacy, dict):
@@ -89,8 +89,8 @@ def _assistant_blocks(message: Json) -> list[Json]:
             args = {"arguments": fn.get("arguments")}
         block: Json = {"type": "tool_use", "id": str(call.get("id", "")), "name": str(fn.get("name", ""))}
         block["input"] = args if isinstance(args, dict) else {"value": args}
-        blocks.append(block)
-    return blocks
+        out.append(block)
+    return out
 
 
 def _append(messages: list[Json], role: str, blocks: list[Json]) -> None:
@@ -122,28 +122,28 @@ def _tool_choice(choice: Any, parallel: Any) -> Json | None:
 
 
 def request_from_openai(pivot: Json, *, model: str, stream: bool, max_tokens: int) -> Json:
-    system: list[str] = []
+    system: list[Json] = []
     messages: list[Json] = []
     for message in pivot.get("messages") or ():
         if not isinstance(message, dict):
             continue
         role = message.get("role")
         if role in ("system", "developer"):
-            system.append(text_of(message.get("content")))
+            system.extend(_text_blocks(message.get("content")))
         elif role == "assistant":
             _append(messages, "assistant", _assistant_blocks(message))
         elif role in ("tool", "function"):
             result = {
                 "type": "tool_result",
                 "tool_use_id": str(message.get("tool_call_id") or message.get("name") or ""),
-                "content": text_of(message.get("content")),
+                "content": _one_or_blocks(_text_blocks(message.get("content"))),
             }
             _append(messages, "user", [result])
         else:
             _append(messages, "user", _user_blocks(message.get("content")))
     out: Json = {"model": model, "max_tokens": max_tokens, "messages": messages}
-    if any(system):
-        out["system"] = "\n\n".join(s for s in system if s)
+    if system:
+        out["system"] = _one_or_blocks(system)
     if stream:
         out["stream"] = True
     temperature = pivot.get("temperature")

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from tollway.providers import blocks
 from tollway.providers.base import Json
 
 STOP_TO_FINISH = {
@@ -25,14 +26,16 @@ STOP_TO_FINISH = {
 }
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(b.get("text", "")) for b in content if isinstance(b, dict) and b.get("type") == "text"
-        )
-    return ""
+_TEXT = frozenset({"text"})
+
+
+def _tool_result(block: Json) -> Json:
+    """A ``tool_result`` as a ``tool`` message; several text blocks stay several text parts."""
+    parts = blocks.texts(block.get("content"), _TEXT) or [""]
+    if block.get("is_error"):
+        parts[0] = f"Error: {parts[0]}"
+    call_id = str(block.get("tool_use_id", ""))
+    return {"role": "tool", "tool_call_id": call_id, "content": blocks.chat_content(parts)}
 
 
 def _image_part(block: Json) -> Json | None:
@@ -59,10 +62,10 @@ def _document_part(block: Json) -> Json | None:
     return None
 
 
-def _user_turn(blocks: list[Any]) -> list[Json]:
+def _user_turn(content: list[Any]) -> list[Json]:
     tool_messages: list[Json] = []
     parts: list[Json] = []
-    for block in blocks:
+    for block in content:
         if not isinstance(block, dict):
             continue
         kind = block.get("type")
@@ -74,26 +77,23 @@ def _user_turn(blocks: list[Any]) -> list[Json]:
         elif kind == "document":
             part = _document_part(block)
         elif kind == "tool_result":
-            text = _text_of(block.get("content"))
-            if block.get("is_error"):
-                text = f"Error: {text}"
-            tool_messages.append(
-                {"role": "tool", "tool_call_id": str(block.get("tool_use_id", "")), "content": text}
-            )
+            tool_messages.append(_tool_result(block))
         if part is not None:
             parts.append(part)
     out = tool_messages
     if parts:
-        only_text = all(p["type"] == "text" for p in parts)
-        content: Any = "".join(p["text"] for p in parts) if only_text and len(parts) == 1 else parts
-        out.append({"role": "user", "content": content})
+        plain = len(parts) == 1 and parts[0]["type"] == "text"
+        out.append({"role": "user", "content": parts[0]["text"] if plain else parts})
     return out
 
 
-def _assistant_turn(blocks: list[Any]) -> Json:
+def _assistant_turn(content: list[Any], *, response: bool = False) -> Json:
+    """An assistant turn as a chat message. In a request several text blocks stay several text
+    parts; a response's text is one string, its blocks concatenated as a stream of it would be
+    (Anthropic splits one answer into blocks around citations)."""
     text: list[str] = []
     calls: list[Json] = []
-    for block in blocks:
+    for block in content:
         if not isinstance(block, dict):
             continue
         if block.get("type") == "text":
@@ -107,7 +107,9 @@ def _assistant_turn(blocks: list[Any]) -> Json:
                     "function": {"name": str(block.get("name", "")), "arguments": arguments},
                 }
             )
-    message: Json = {"role": "assistant", "content": "".join(text) if text else None}
+    message: Json = {"role": "assistant", "content": None}
+    if text:
+        message["content"] = "".join(text) if response else blocks.chat_content(text)
     if calls:
         message["tool_calls"] = calls
     return message
@@ -126,7 +128,7 @@ def request_to_openai(body: Json) -> Json:
     messages: list[Json] = []
     system = body.get("system")
     if system:
-        messages.append({"role": "system", "content": _text_of(system)})
+        messages.append({"role": "system", "content": blocks.chat_content(blocks.texts(system, _TEXT))})
     for message in body.get("messages") or ():
         if not isinstance(message, dict):
             continue
@@ -174,7 +176,7 @@ def request_to_openai(body: Json) -> Json:
 
 def response_to_openai(doc: Json) -> Json:
     """A Messages response as a chat completion's ``choices`` (usage is rendered elsewhere)."""
-    message = _assistant_turn(list(doc.get("content") or ()))
+    message = _assistant_turn(list(doc.get("content") or ()), response=True)
     thinking = "".join(
         str(b.get("thinking", ""))
         for b in doc.get("content") or ()

@@ -4,6 +4,8 @@ System messages become ``systemInstruction``; assistant turns are ``model`` turn
 become ``functionCall`` parts and ``tool`` messages ``functionResponse`` parts (named after
 the call they answer); data-URI images become ``inlineData``, other URLs ``fileData``. Tool
 parameters are sent as ``parametersJsonSchema`` (full JSON Schema, as OpenAI clients write it).
+Each text part stays one Gemini part; a ``functionResponse`` holds one string, so the parts of
+a tool message are joined with blank lines there.
 """
 
 from __future__ import annotations
@@ -12,19 +14,14 @@ from typing import Any
 
 import orjson
 
+from tollway.providers import blocks
 from tollway.providers.base import Json
 
 FINISH_TO_GEMINI = {"stop": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY", "tool_calls": "STOP"}
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"
-        )
-    return ""
+def _text_parts(content: Any) -> list[Json]:
+    return [{"text": t} for t in blocks.texts(content) if t]
 
 
 def _url_part(url: str) -> Json:
@@ -117,7 +114,7 @@ def _tool_config(choice: Any) -> Json | None:
 
 
 def request_from_openai(pivot: Json, *, max_tokens: int) -> Json:
-    system: list[str] = []
+    system: list[Json] = []
     contents: list[Json] = []
     names: dict[str, str] = {}  # tool call id -> function name (functionResponse needs the name)
     for message in pivot.get("messages") or ():
@@ -125,12 +122,9 @@ def request_from_openai(pivot: Json, *, max_tokens: int) -> Json:
             continue
         role = message.get("role")
         if role in ("system", "developer"):
-            system.append(_text(message.get("content")))
+            system.extend(_text_parts(message.get("content")))
         elif role == "assistant":
-            parts: list[Json] = []
-            text = _text(message.get("content"))
-            if text:
-                parts.append({"text": text})
+            parts = _text_parts(message.get("content"))
             for call in message.get("tool_calls") or ():
                 fn = call.get("function") or {}
                 names[str(call.get("id", ""))] = str(fn.get("name", ""))
@@ -141,8 +135,7 @@ def request_from_openai(pivot: Json, *, max_tokens: int) -> Json:
         elif role in ("tool", "function"):
             call_id = str(message.get("tool_call_id") or "")
             name = names.get(call_id) or str(message.get("name") or call_id)
-            content = message.get("content")
-            text = _text(content)
+            text = blocks.joined(blocks.texts(message.get("content")))
             try:
                 response = orjson.loads(text) if text else {}
             except orjson.JSONDecodeError:
@@ -153,8 +146,8 @@ def request_from_openai(pivot: Json, *, max_tokens: int) -> Json:
         else:
             _append(contents, "user", _user_parts(message.get("content")))
     out: Json = {"contents": contents, "generationConfig": _generation_config(pivot, max_tokens)}
-    if any(system):
-        out["systemInstruction"] = {"parts": [{"text": "\n\n".join(s for s in system if s)}]}
+    if system:
+        out["systemInstruction"] = {"parts": system}
     declarations = [
         {
             "name": fn.get("name"),

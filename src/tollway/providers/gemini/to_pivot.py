@@ -1,6 +1,7 @@
 """Gemini generateContent -> OpenAI chat (the pivot): requests, responses and stream chunks.
 
-Requests: ``systemInstruction`` becomes a system message, ``model`` turns assistant turns;
+Requests: ``systemInstruction`` becomes a system message, ``model`` turns assistant turns
+(several text parts stay several text parts);
 ``functionCall`` parts become tool calls (ids made up when Gemini gives none, and matched to
 the ``functionResponse`` parts that answer them, by name and order); ``inlineData`` images
 become ``image_url`` data URIs and audio ``input_audio``; ``generationConfig`` maps to the
@@ -13,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from tollway.providers import blocks
 from tollway.providers.base import Json
 
 FINISH_TO_OPENAI = {
@@ -108,7 +110,9 @@ def _turn(content: Json, calls: _Calls) -> list[Json]:
             if mime.startswith("image/") or not mime:
                 texts.append({"type": "image_url", "image_url": {"url": uri}})
     if model_turn:
-        message: Json = {"role": "assistant", "content": "".join(t["text"] for t in texts) or None}
+        message: Json = {"role": "assistant", "content": None}
+        if texts:
+            message["content"] = blocks.chat_content([t["text"] for t in texts])
         if tool_calls:
             message["tool_calls"] = tool_calls
         return [message]
@@ -144,8 +148,8 @@ def request_to_openai(body: Json, model: str) -> Json:
     messages: list[Json] = []
     system = get(body, "systemInstruction")
     if isinstance(system, dict):
-        text = "".join(str(p.get("text", "")) for p in system.get("parts") or () if isinstance(p, dict))
-        messages.append({"role": "system", "content": text})
+        parts = [str(p.get("text", "")) for p in system.get("parts") or () if isinstance(p, dict)]
+        messages.append({"role": "system", "content": blocks.chat_content(parts)})
     elif isinstance(system, str):
         messages.append({"role": "system", "content": system})
     calls = _Calls()

@@ -5,6 +5,7 @@
 become tool calls (consecutive ones share one assistant turn) and ``function_call_output`` items
 tool messages; function ``tools``, ``tool_choice``, ``max_output_tokens`` and ``text.format``
 map to their chat twins. Reasoning items and built-in tools have no equivalent and are dropped.
+Several text parts stay several chat text parts (messages of every role, function outputs).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from tollway.providers import blocks
 from tollway.providers.base import Json
 
 _TEXT_PARTS = ("input_text", "output_text", "text")
@@ -41,11 +43,24 @@ def _message(item: Json) -> Json | None:
     content = item.get("content")
     if isinstance(content, list):
         parts = [p for p in (_part(x) for x in content) if p is not None]
-        if role in ("assistant", "system", "developer") or all(p["type"] == "text" for p in parts):
-            content = "".join(p.get("text", "") for p in parts)
+        if role in ("assistant", "system", "developer"):  # text parts only in chat
+            content = blocks.chat_content([p["text"] for p in parts if p["type"] == "text"])
+        elif len(parts) == 1 and parts[0]["type"] == "text":
+            content = parts[0]["text"]
         else:
             content = parts
     return {"role": role, "content": content} if content is not None else None
+
+
+def _tool_output(item: Json) -> Json:
+    """A ``function_call_output`` as a tool message: a list of output parts keeps its text
+    parts apart (chat tool messages take text parts only)."""
+    output = item.get("output")
+    if isinstance(output, list):
+        content: Any = blocks.chat_content(blocks.texts(output))
+    else:
+        content = output if isinstance(output, str) else orjson.dumps(output).decode()
+    return {"role": "tool", "tool_call_id": str(item.get("call_id", "")), "content": content}
 
 
 def request_to_openai(body: Json) -> Json:
@@ -81,9 +96,7 @@ def request_to_openai(body: Json) -> Json:
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
         elif kind == "function_call_output":
-            output = item.get("output")
-            text = output if isinstance(output, str) else orjson.dumps(output).decode()
-            messages.append({"role": "tool", "tool_call_id": str(item.get("call_id", "")), "content": text})
+            messages.append(_tool_output(item))
     out: Json = {"model": body.get("model"), "messages": messages}
     for key, target in (
         ("max_output_tokens", "max_tokens"),
