@@ -21,12 +21,14 @@ from tollway.billing.wallets import WalletCache
 from tollway.billing.writer import SettlementWriter
 from tollway.catalog.cache import ConfigCache
 from tollway.catalog.model import Channel
+from tollway.cluster import leader
+from tollway.cluster.membership import Membership
+from tollway.cluster.nodes import NodeRefused
 from tollway.cluster.shared_wallets import SharedWallets
 from tollway.cluster.upkeep import open_shared_wallets, run_upkeep, shared_admission_wanted
 from tollway.errors import ServiceUnavailable
 from tollway.ledger import chart
 from tollway.limits.limiter import Limiter
-from tollway.observability import logs
 from tollway.observability.metrics import Metrics
 from tollway.observability.status import STATUS_PATHS, StatusPage
 from tollway.payments.jobs import start_payment_jobs
@@ -62,6 +64,7 @@ class TollwayApp:
         self.gateway: Gateway | None = None
         self.shared_wallets: SharedWallets | None = None
         self.data_plane: DataPlane | None = None
+        self.membership: Membership | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._ledger_hwm = 0
         self._wake = asyncio.Event()
@@ -153,6 +156,10 @@ class TollwayApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.start()
+                except NodeRefused as exc:  # an operator's mistake, not a bug: no traceback
+                    log.error("%s", exc.message)
+                    await send({"type": "lifespan.startup.failed", "message": exc.message})
+                    return
                 except Exception as exc:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -166,6 +173,9 @@ class TollwayApp:
     async def start(self) -> None:
         s = self.settings
         await migrate(self.engine)
+        wanted = shared_admission_wanted(s, self.engine)
+        member = self.membership = Membership(self.engine, s, shared=wanted)
+        await member.join()  # refuses to run next to a live node unless both share (docs/scaling.md)
         async with self.engine.begin() as conn:
             platform = await ledger_repo.ensure_platform_accounts(conn)
             self._ledger_hwm = int(
@@ -186,7 +196,7 @@ class TollwayApp:
         )
         writer.start()
         shared = None
-        if shared_admission_wanted(s, self.engine):
+        if wanted:
             shared = self.shared_wallets = await open_shared_wallets(s, self.engine)
         biller = Biller(
             WalletCache(self.engine),
@@ -212,11 +222,14 @@ class TollwayApp:
             "tollway_settlement_writer_healthy", "1 while settlements commit", lambda: float(writer.healthy)
         )
         self._tasks = [
+            *member.tasks(),  # node heartbeat, job leases
             asyncio.get_running_loop().create_task(self._probe_loop(), name="channel-prober"),
             asyncio.get_running_loop().create_task(self._db_watch_loop(), name="db-watch"),
             asyncio.get_running_loop().create_task(self._refresh_loop(), name="refresh"),
             asyncio.get_running_loop().create_task(self._sweep_loop(), name="hold-sweeper"),
-            start_payment_jobs(self.engine, self.box, s, self.request_refresh),  # FX + reconciliation
+            start_payment_jobs(  # FX + reconciliation
+                self.engine, self.box, s, self.request_refresh, member.gate(leader.PAYMENTS)
+            ),
         ]
         if self.engine.dialect.name == "sqlite" and s.sqlite_checkpoint_interval_s > 0:
             self._tasks.append(
@@ -225,13 +238,14 @@ class TollwayApp:
                 )
             )
         if shared is not None:  # Redis watch, hold expiry and the ledger follower (docs/scaling.md)
-            self._tasks.append(
-                asyncio.get_running_loop().create_task(run_upkeep(shared, s), name="shared-upkeep")
-            )
-        mail_sender = start_mail_sender(self.engine, s)  # the outbox over SMTP, when configured
+            upkeep = run_upkeep(shared, s, may_sweep=member.gate(leader.REDIS_SWEEP))
+            self._tasks.append(asyncio.get_running_loop().create_task(upkeep, name="shared-upkeep"))
+        # the outbox over SMTP, when configured
+        mail_sender = start_mail_sender(self.engine, s, member.gate(leader.OUTBOX))
         if mail_sender is not None:
             self._tasks.append(mail_sender)
-        usage_jobs = start_usage_jobs(self.engine, s)  # daily rollups + retention (tollway.usage)
+        # daily rollups + retention (tollway.usage)
+        usage_jobs = start_usage_jobs(self.engine, s, member.gate(leader.USAGE))
         if usage_jobs is not None:
             self._tasks.append(usage_jobs)
 
@@ -270,6 +284,8 @@ class TollwayApp:
             with contextlib.suppress(Exception):
                 await self.shared_wallets.flush_replay()
             await self.shared_wallets.close()
+        if self.membership is not None:  # the next node need not wait for the leases' TTL
+            await self.membership.leave()
         await self.engine.dispose()
 
     # ------------------------------------------------------------------ operations endpoints
@@ -407,8 +423,11 @@ class TollwayApp:
         interval = self.settings.probe_interval_s
         if interval <= 0:
             return
+        mine = self.membership.gate(leader.PROBES) if self.membership else leader.always
         while True:
             await asyncio.sleep(interval)
+            if not mine():
+                continue
             try:
                 due = gw.health.due_probes([c for c in gw.config.channels if c.enabled])
                 if due:
@@ -470,11 +489,14 @@ class TollwayApp:
     async def _sweep_loop(self) -> None:
         assert self.gateway is not None
         biller = self.gateway.biller
+        mine = self.membership.gate(leader.HOLD_SWEEP) if self.membership else leader.always
         while True:
             await asyncio.sleep(self.settings.hold_sweep_interval_s)
             now = datetime.now(UTC)
             try:
-                biller.expire_stale(now)
+                biller.expire_stale(now)  # this node's own holds, on every node
+                if not mine():
+                    continue
                 # Holds left active by a process that died: expire them once past their timeout.
                 live = list(biller.holds_trace_ids())
                 async with self.engine.begin() as conn:
@@ -493,25 +515,10 @@ def create_app(settings: Settings | None = None) -> TollwayApp:
 
 
 def serve(settings: Settings, host: str | None = None, port: int | None = None, workers: int = 1) -> None:
-    import uvicorn
+    """Run the server; see :mod:`tollway.serving`. A refusal exits 1 with its one-line reason."""
+    from tollway.serving import serve as serve_app
 
-    if workers > 1 and not settings.redis_url:
-        raise SystemExit(
-            "--workers > 1 needs TOLLWAY_REDIS_URL: holds and limits are per process without it, "
-            "so several workers could overdraw an account. Run one worker per node, or configure Redis."
-        )
-    if workers > 1:
-        raise SystemExit("several workers per node are not supported yet; run one worker per node")
-    logs.configure(settings.log_level, settings.log_format)
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level=settings.log_level,
-        log_config=None,  # our handler on the root logger (logs.configure) formats uvicorn's too
-        timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_s)),
-    )
+    try:
+        serve_app(settings, host, port, workers)
+    except NodeRefused as exc:
+        raise SystemExit(f"tollway: {exc.message}") from None

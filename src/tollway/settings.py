@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     redis_wallet_ttl_s: float = 600.0
     redis_follow_lookback_s: float = 120.0
     redis_recovery_s: float = 3.0
+    # Node lease (docs/scaling.md): each server heartbeats its row in `nodes` this often; a lease
+    # not renewed for node_lease_ttl_s is stale (its node died) and blocks no other node.
+    node_heartbeat_interval_s: float = 5.0
+    node_lease_ttl_s: float = 20.0
+    # Background jobs (reconciliation, rollups, mail, hold expiry, probes) run on the node holding
+    # their lease; a lease not renewed for job_lease_ttl_s is taken over by another node.
+    job_lease_ttl_s: float = 15.0
     admin_token: str | None = None
     secret_key: str | None = Field(
         default=None,

@@ -275,6 +275,8 @@ class Stack:
                 "TOLLWAY_HOLD_TIMEOUT_S": "5",
                 "TOLLWAY_HOLD_SWEEP_INTERVAL_S": "0.5",
                 "TOLLWAY_UPSTREAM_FIRST_BYTE_TIMEOUT_S": "2",
+                # a SIGKILLed node's background jobs (hold sweeps) move to another node quickly
+                "TOLLWAY_JOB_LEASE_TTL_S": "1.5",
                 **self.server_env,
             }
         )

@@ -37,7 +37,7 @@ def serve(
         print_json({"url": f"http://{bind_host}:{bind_port}", "workers": workers})
 
     def start() -> None:
-        from tollway.app import serve as serve_app
+        from tollway.serving import serve as serve_app  # a refusal: "error: ...", exit 1
 
         serve_app(settings, bind_host, bind_port, workers)
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -48,9 +49,15 @@ async def open_shared_wallets(settings: Settings, engine: AsyncEngine) -> Shared
     return shared
 
 
-async def run_upkeep(shared: SharedWallets, settings: Settings, wake: asyncio.Event | None = None) -> None:
+async def run_upkeep(
+    shared: SharedWallets,
+    settings: Settings,
+    wake: asyncio.Event | None = None,
+    may_sweep: Callable[[], bool] | None = None,
+) -> None:
     """Forever: check Redis every ``redis_check_interval_s``; sweep holds every
-    ``hold_sweep_interval_s``; follow the ledger every ``refresh_interval_s`` (or when woken)."""
+    ``hold_sweep_interval_s`` (on the node ``may_sweep`` names: one sweeper is enough); follow
+    the ledger every ``refresh_interval_s`` (or when woken)."""
     last_sweep = last_follow = 0.0
     while True:
         with contextlib.suppress(TimeoutError):
@@ -66,7 +73,7 @@ async def run_upkeep(shared: SharedWallets, settings: Settings, wake: asyncio.Ev
                 await shared.start()
             await shared.check()
             now = time.monotonic()
-            if now - last_sweep >= settings.hold_sweep_interval_s:
+            if now - last_sweep >= settings.hold_sweep_interval_s and (may_sweep is None or may_sweep()):
                 last_sweep = now
                 await shared.sweep()
             if woken or now - last_follow >= settings.refresh_interval_s:

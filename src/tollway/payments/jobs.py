@@ -14,13 +14,18 @@ from tollway.settings import Settings
 from tollway.store.secret_box import SecretBox
 
 
-async def run_payment_jobs(ctx: PaymentsContext) -> None:
+async def run_payment_jobs(ctx: PaymentsContext, may_run: Callable[[], bool] | None = None) -> None:
     """Refresh FX rates every ``fx_refresh_interval_s`` (when ``TOLLWAY_FX_URL`` is set) and
-    reconcile every ``reconcile_interval_s``. Failures are logged and retried next round."""
+    reconcile every ``reconcile_interval_s``; rounds are skipped while ``may_run`` says another
+    node runs them. Failures are logged and retried next round."""
     loop = asyncio.get_running_loop()
     next_fx = loop.time()
+
+    def mine() -> bool:
+        return may_run is None or may_run()
+
     while True:
-        if ctx.settings.fx_url and loop.time() >= next_fx:
+        if ctx.settings.fx_url and loop.time() >= next_fx and mine():
             try:
                 await PricingService(ctx, "system:fx").refresh_fx()
                 next_fx = loop.time() + ctx.settings.fx_refresh_interval_s
@@ -29,6 +34,8 @@ async def run_payment_jobs(ctx: PaymentsContext) -> None:
             except Exception as exc:
                 log.warning("FX refresh failed: %s; retrying at the next round", exc)
         await asyncio.sleep(ctx.settings.reconcile_interval_s)
+        if not mine():
+            continue
         try:
             await Reconciler(ctx).run()
         except asyncio.CancelledError:
@@ -38,8 +45,12 @@ async def run_payment_jobs(ctx: PaymentsContext) -> None:
 
 
 def start_payment_jobs(
-    engine: AsyncEngine, box: SecretBox, settings: Settings, on_change: Callable[[], None] | None = None
+    engine: AsyncEngine,
+    box: SecretBox,
+    settings: Settings,
+    on_change: Callable[[], None] | None = None,
+    may_run: Callable[[], bool] | None = None,
 ) -> asyncio.Task[None]:
     """Start the payments background task on the running loop (the server's ``start`` calls it)."""
     ctx = PaymentsContext.build(engine, box, settings, on_change)
-    return asyncio.get_running_loop().create_task(run_payment_jobs(ctx), name="payments")
+    return asyncio.get_running_loop().create_task(run_payment_jobs(ctx, may_run), name="payments")

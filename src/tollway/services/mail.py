@@ -16,6 +16,7 @@ import asyncio
 import logging
 import smtplib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -155,11 +156,13 @@ class SmtpSender:
                 await conn.execute(update(outbox).where(outbox.c.id == row.id).values(**values))
         return SendRound(sent, failed)
 
-    async def run(self, interval_s: float) -> None:
-        """Send, sleep, repeat (a background task of the server)."""
+    async def run(self, interval_s: float, may_run: Callable[[], bool] | None = None) -> None:
+        """Send, sleep, repeat (a background task of the server); a round is skipped while
+        ``may_run`` says another node runs the outbox."""
         while True:
             try:
-                await self.send_pending()
+                if may_run is None or may_run():
+                    await self.send_pending()
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database may be down; the next round tries again
@@ -167,12 +170,14 @@ class SmtpSender:
             await asyncio.sleep(interval_s)
 
 
-def start_mail_sender(engine: AsyncEngine, settings: Settings) -> asyncio.Task[None] | None:
+def start_mail_sender(
+    engine: AsyncEngine, settings: Settings, may_run: Callable[[], bool] | None = None
+) -> asyncio.Task[None] | None:
     """The outbox sender task, when SMTP is configured."""
     cfg = SmtpConfig.from_settings(settings)
     if cfg is None:
         return None
     sender = SmtpSender(engine, cfg)
     return asyncio.get_running_loop().create_task(
-        sender.run(settings.outbox_interval_s), name="outbox-sender"
+        sender.run(settings.outbox_interval_s, may_run), name="outbox-sender"
     )

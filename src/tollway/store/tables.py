@@ -502,3 +502,25 @@ account_totp = Table(
     Column("confirmed_at", UTC_DT),
     Column("last_step", BigInteger),  # the last accepted time step: a code is accepted once
 )
+
+# Scale-out (docs/scaling.md): every running server registers a lease here and heartbeats it; a
+# node without the shared backend (Redis on PostgreSQL) refuses to run next to another live one.
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("id", String(200), primary_key=True),  # host:pid:random
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTC_DT, nullable=False),
+    Column("heartbeat_at", UTC_DT, nullable=False),
+    Column("shared", Boolean, nullable=False),  # runs with the shared admission backend
+)
+
+# Background jobs that must run on one node at a time hold a lease per job name.
+job_leases = Table(
+    "job_leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(200), nullable=False),  # a nodes.id (not a foreign key: may be gone)
+    Column("expires_at", UTC_DT, nullable=False),
+)

@@ -2,13 +2,14 @@
 
 Off the settlement path: it only reads raw records and writes ``usage_daily``,
 ``usage_rollup_days`` and (retention) deletes old raw records, a day or a batch per
-transaction. Several nodes may run it at once: every step is idempotent.
+transaction. Every step is idempotent; with several nodes one runs it (tollway.cluster.leader).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,10 +38,16 @@ async def run_once(engine: AsyncEngine, settings: Settings, now: datetime | None
     return {"rolled_up": [d.json() for d in done], "retention": pruned}
 
 
-async def run_usage_jobs(engine: AsyncEngine, settings: Settings) -> None:
-    """Every ``usage_rollup_interval_s``: :func:`run_once`. Failures are logged and retried."""
+async def run_usage_jobs(
+    engine: AsyncEngine, settings: Settings, may_run: Callable[[], bool] | None = None
+) -> None:
+    """Every ``usage_rollup_interval_s``: :func:`run_once` (skipped while ``may_run`` says
+    another node runs it). Failures are logged and retried."""
     while True:
         try:
+            if may_run is not None and not may_run():
+                await asyncio.sleep(settings.usage_rollup_interval_s)
+                continue
             out = await run_once(engine, settings)
             if out["rolled_up"] or out["retention"]["deleted"]:
                 log.info("usage rollup: %s", out)
@@ -51,8 +58,11 @@ async def run_usage_jobs(engine: AsyncEngine, settings: Settings) -> None:
         await asyncio.sleep(settings.usage_rollup_interval_s)
 
 
-def start_usage_jobs(engine: AsyncEngine, settings: Settings) -> asyncio.Task[None] | None:
+def start_usage_jobs(
+    engine: AsyncEngine, settings: Settings, may_run: Callable[[], bool] | None = None
+) -> asyncio.Task[None] | None:
     """Start the task on the running loop; ``None`` when ``usage_rollup_interval_s`` is 0."""
     if settings.usage_rollup_interval_s <= 0:
         return None
-    return asyncio.get_running_loop().create_task(run_usage_jobs(engine, settings), name="usage-rollup")
+    job = run_usage_jobs(engine, settings, may_run)
+    return asyncio.get_running_loop().create_task(job, name="usage-rollup")
