@@ -68,8 +68,9 @@ def test_500_calls_over_3_nodes_never_overdraw(pg_db_url: str, redis_prefix: str
             records = st.p.usage_list(c.account_id)
             assert {r["trace_id"] for r in records} == {r._request_id for r in ok}
             assert sum(r["deduction_nano"] for r in records) == len(ok) * cost
-            # every node served some: the load really was spread
-            assert {i % 3 for i, r in enumerate(results) if _status(r) == 200} == {0, 1, 2}
+            # more than one node served: the balance really was shared (which nodes win the race
+            # for the last holds depends on scheduling, so not necessarily all three)
+            assert len({i % 3 for i, r in enumerate(results) if _status(r) == 200}) >= 2
         st.audit_ok()
 
 
