@@ -21,6 +21,7 @@ from tollway.billing.wallets import WalletCache
 from tollway.billing.writer import SettlementWriter
 from tollway.catalog.cache import ConfigCache
 from tollway.catalog.model import Channel
+from tollway.cluster.node_sync import NodeSync
 from tollway.cluster.shared_wallets import SharedWallets
 from tollway.cluster.upkeep import open_shared_wallets, run_upkeep, shared_admission_wanted
 from tollway.errors import ServiceUnavailable
@@ -62,6 +63,7 @@ class TollwayApp:
         self._tasks: list[asyncio.Task[None]] = []
         self._ledger_hwm = 0
         self._wake = asyncio.Event()
+        self._upkeep_wake = asyncio.Event()
         s = self.settings
         self.metrics = Metrics()
         self.health = ChannelHealth(
@@ -80,6 +82,8 @@ class TollwayApp:
         self._idle = asyncio.Event()
         self._idle.set()
         self._side_tasks: set[asyncio.Task[None]] = set()
+        # breaker states, change notices and sign-in throttles shared with the other nodes
+        self.sync = NodeSync(s, self.engine, self.health, self._channels, lambda _: self.request_refresh())
         self.status_page = StatusPage(
             self.engine, self.health, lambda: self.gateway.config.channels if self.gateway else []
         )
@@ -99,6 +103,7 @@ class TollwayApp:
                 on_change=self.request_refresh,
                 live=live,
                 write_holds=self.write_holds,
+                throttles=self.sync.throttles,
             )
         )
 
@@ -109,6 +114,10 @@ class TollwayApp:
 
     def request_refresh(self) -> None:
         self._wake.set()
+        self._upkeep_wake.set()  # a credit posted here or elsewhere reaches Redis at once
+
+    def _channels(self) -> list[Channel]:
+        return self.gateway.config.channels if self.gateway else []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -216,9 +225,9 @@ class TollwayApp:
             start_payment_jobs(self.engine, self.box, s, self.request_refresh),  # FX + reconciliation
         ]
         if shared is not None:  # Redis watch, hold expiry and the ledger follower (docs/scaling.md)
-            self._tasks.append(
-                asyncio.get_running_loop().create_task(run_upkeep(shared, s), name="shared-upkeep")
-            )
+            upkeep = run_upkeep(shared, s, self._upkeep_wake)
+            self._tasks.append(asyncio.get_running_loop().create_task(upkeep, name="shared-upkeep"))
+        self._tasks += self.sync.start()
         mail_sender = start_mail_sender(self.engine, s)  # the outbox over SMTP, when configured
         if mail_sender is not None:
             self._tasks.append(mail_sender)
@@ -260,6 +269,7 @@ class TollwayApp:
             with contextlib.suppress(Exception):
                 await self.shared_wallets.flush_replay()
             await self.shared_wallets.close()
+        await self.sync.close()
         await self.engine.dispose()
 
     # ------------------------------------------------------------------ operations endpoints
@@ -345,6 +355,8 @@ class TollwayApp:
             extra={"channel_id": ct.channel.id, "event": "channel.state"},
         )
         self._spawn(self._publish_transition(ct))
+        if (shared := self.sync.announce(ct)) is not None:  # to the other nodes
+            self._spawn(shared)
 
     def _spawn(self, coro: Any) -> None:
         try:

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     redis_wallet_ttl_s: float = 600.0
     redis_follow_lookback_s: float = 120.0
     redis_recovery_s: float = 3.0
+    # Shared health and change notices (docs/scaling.md): how soon a node re-opens a lost
+    # LISTEN connection or Redis subscription (it reloads then; the poll covers the gap).
+    cluster_retry_s: float = 1.0
     admin_token: str | None = None
     secret_key: str | None = Field(
         default=None,
