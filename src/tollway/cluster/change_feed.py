@@ -18,6 +18,8 @@ from tollway.store.changes import CHANGES_CHANNEL, CONFIG, LEDGER
 
 log = logging.getLogger("tollway.cluster")
 
+APP_NAME = "tollway-listen"  # how the LISTEN connection shows in pg_stat_activity
+
 
 def listen_dsn(engine: AsyncEngine) -> str:
     """The engine's database as a plain libpq URL for asyncpg."""
@@ -51,7 +53,9 @@ class ChangeFeed:
         warned = False
         while True:
             try:
-                conn = await asyncpg.connect(self.dsn, timeout=self.timeout_s)
+                conn = await asyncpg.connect(
+                    self.dsn, timeout=self.timeout_s, server_settings={"application_name": APP_NAME}
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
