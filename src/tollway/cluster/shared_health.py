@@ -7,7 +7,8 @@ index>``; a closed credential's field is deleted) and published on ``<prefix>hea
 Every other node applies it with :meth:`ChannelHealth.adopt`, which announces nothing, so
 nodes never echo each other; a node ignores its own messages, and one starting late (or
 re-subscribing after Redis was away) reads the hash. A state naming another key than the
-one configured now at that index (the operator rotated it) is ignored. Back-off deadlines
+one configured now at that index (the operator rotated it) is ignored, unless it closes the
+breaker (the node that sent it may simply have loaded the new key first). Back-off deadlines
 travel as wall-clock times and become each node's own monotonic deadline on arrival.
 """
 
@@ -121,7 +122,8 @@ class SharedHealth:
             ),
             None,
         )
-        if current is not None and fingerprint(current.api_key) != doc.get("fp"):
+        rotated = current is not None and fingerprint(current.api_key) != doc.get("fp")
+        if rotated and state is not BreakerState.CLOSED:
             return False  # that index holds another key now: the state was about the old one
         name = current.label if current is not None else f"{channel_id}#{index + 1}"
         open_until = self.health.clock() + max(0.0, until_s - self.wall())
