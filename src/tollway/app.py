@@ -23,6 +23,7 @@ from tollway.catalog.cache import ConfigCache
 from tollway.catalog.model import Channel
 from tollway.cluster import leader
 from tollway.cluster.membership import Membership
+from tollway.cluster.node_sync import NodeSync
 from tollway.cluster.nodes import NodeRefused
 from tollway.cluster.shared_wallets import SharedWallets
 from tollway.cluster.upkeep import open_shared_wallets, run_upkeep, shared_admission_wanted
@@ -68,6 +69,7 @@ class TollwayApp:
         self._tasks: list[asyncio.Task[None]] = []
         self._ledger_hwm = 0
         self._wake = asyncio.Event()
+        self._upkeep_wake = asyncio.Event()
         s = self.settings
         self.metrics = Metrics()
         self.health = ChannelHealth(
@@ -86,6 +88,8 @@ class TollwayApp:
         self._idle = asyncio.Event()
         self._idle.set()
         self._side_tasks: set[asyncio.Task[None]] = set()
+        # breaker states, change notices and sign-in throttles shared with the other nodes
+        self.sync = NodeSync(s, self.engine, self.health, self._channels, lambda _: self.request_refresh())
         self.status_page = StatusPage(
             self.engine, self.health, lambda: self.gateway.config.channels if self.gateway else []
         )
@@ -105,6 +109,7 @@ class TollwayApp:
                 on_change=self.request_refresh,
                 live=live,
                 write_holds=self.write_holds,
+                throttles=self.sync.throttles,
             )
         )
 
@@ -115,6 +120,10 @@ class TollwayApp:
 
     def request_refresh(self) -> None:
         self._wake.set()
+        self._upkeep_wake.set()  # a credit posted here or elsewhere reaches Redis at once
+
+    def _channels(self) -> list[Channel]:
+        return self.gateway.config.channels if self.gateway else []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -238,8 +247,9 @@ class TollwayApp:
                 )
             )
         if shared is not None:  # Redis watch, hold expiry and the ledger follower (docs/scaling.md)
-            upkeep = run_upkeep(shared, s, may_sweep=member.gate(leader.REDIS_SWEEP))
+            upkeep = run_upkeep(shared, s, self._upkeep_wake, may_sweep=member.gate(leader.REDIS_SWEEP))
             self._tasks.append(asyncio.get_running_loop().create_task(upkeep, name="shared-upkeep"))
+        self._tasks += self.sync.start()
         # the outbox over SMTP, when configured
         mail_sender = start_mail_sender(self.engine, s, member.gate(leader.OUTBOX))
         if mail_sender is not None:
@@ -284,6 +294,7 @@ class TollwayApp:
             with contextlib.suppress(Exception):
                 await self.shared_wallets.flush_replay()
             await self.shared_wallets.close()
+        await self.sync.close()
         if self.membership is not None:  # the next node need not wait for the leases' TTL
             await self.membership.leave()
         await self.engine.dispose()
@@ -371,6 +382,8 @@ class TollwayApp:
             extra={"channel_id": ct.channel.id, "event": "channel.state"},
         )
         self._spawn(self._publish_transition(ct))
+        if (shared := self.sync.announce(ct)) is not None:  # to the other nodes
+            self._spawn(shared)
 
     def _spawn(self, coro: Any) -> None:
         try:

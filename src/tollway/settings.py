@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # Background jobs (reconciliation, rollups, mail, hold expiry, probes) run on the node holding
     # their lease; a lease not renewed for job_lease_ttl_s is taken over by another node.
     job_lease_ttl_s: float = 15.0
+    # Shared health and change notices (docs/scaling.md): how soon a node re-opens a lost
+    # LISTEN connection or Redis subscription (it reloads then; the poll covers the gap).
+    cluster_retry_s: float = 1.0
     admin_token: str | None = None
     secret_key: str | None = Field(
         default=None,

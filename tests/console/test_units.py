@@ -1,4 +1,5 @@
-"""The console's pure parts: exact arithmetic text, CSV quoting, throttling, catalogues."""
+"""The console's pure parts: exact arithmetic text, CSV quoting, catalogues (throttling is in
+tests/unit/test_throttle.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from tollway.console.customer import line_cost, surprises
 from tollway.console.i18n.build import msgids
 from tollway.console.i18n.zh_CN import ZH_CN
 from tollway.console.stats import _csv_line
-from tollway.console.web import Throttle, _translations, make_env, times
+from tollway.console.web import _translations, make_env, times
 
 
 def test_line_cost_is_exact_decimal_text() -> None:
@@ -22,19 +23,6 @@ def test_effective_price_is_exact() -> None:
 
 def test_csv_quoting() -> None:
     assert _csv_line(["a", 'b"c', "d,e"]) == 'a,"b""c","d,e"\r\n'
-
-
-def test_throttle_per_email_and_per_address() -> None:
-    t = Throttle(limit=2, ip_limit=3)
-    t.fail("email:a", "ip:1")
-    assert not t.blocked("email:a", "ip:1")
-    t.fail("email:a", "ip:1")
-    assert t.blocked("email:a", "ip:1")
-    assert not t.blocked("email:b", "ip:1")
-    t.fail("email:b", "ip:1")
-    assert t.blocked("email:c", "ip:1")
-    t.clear("email:a")
-    assert not t.blocked("email:a", "ip:2")
 
 
 def test_surprises_explained() -> None:

@@ -8,8 +8,9 @@ so is a staff session without two-factor (staff enroll in the console).
 
 ``/api/auth/login`` (:class:`ApiLogin`) is no way around two-factor: an account with it on
 must send the current code as ``totp``; staff without it are refused and told to enroll in
-the console. Wrong passwords and codes are throttled like the console's sign-in (5 per email
-or account, 30 per address, in 15 minutes; in memory, per process).
+the console. Wrong passwords and codes count against the same throttle as the console's sign-in
+(``deps.throttles.login``: 5 per email or account, 30 per address, in 15 minutes; shared by
+every node when Redis is configured).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from tollway.api.deps import ControlDeps
 from tollway.api.sessions import create_session, session_account
 from tollway.errors import AuthenticationFailed, PermissionDenied, RateLimited
 from tollway.services.signin import InvalidCredentials, NextStep, SignIn
-from tollway.services.throttle import Throttle
 from tollway.services.totp import WrongTotpCode, totp_confirmed
 
 ADMIN_TOKEN_ACTOR = "api:admin-token"
@@ -116,12 +116,12 @@ class ApiLogin:
     def __init__(self, deps: ControlDeps) -> None:
         self.deps = deps
         self.signin = SignIn(deps.engine, deps.box, deps.settings)
-        self.throttle = Throttle()
+        self.throttle = deps.throttles.login
 
     async def login(self, email: str, password: str, totp: str | None, client_ip: str) -> dict[str, Any]:
         email = email.strip().lower()
         keys = (f"email:{email}", f"ip:{client_ip}")
-        if self.throttle.blocked(*keys):
+        if await self.throttle.blocked(*keys):
             raise RateLimited(
                 "too many failed sign-ins; wait 15 minutes",
                 limit_name="sign-in attempts",
@@ -133,7 +133,7 @@ class ApiLogin:
         try:
             row = await self.signin.check_password(email, password)
         except InvalidCredentials:
-            self.throttle.fail(*keys)
+            await self.throttle.fail(*keys)
             raise
         step = await self.signin.next_step(row)
         if step is NextStep.ENROLL:
@@ -143,10 +143,20 @@ class ApiLogin:
                 raise TotpRequired(
                     "two-factor is on for this account: send the current code as `totp`", param="totp"
                 )
+            code_keys = (f"totp:{row.id}", *keys)
+            if await self.throttle.blocked(*code_keys):
+                raise RateLimited(
+                    "too many wrong two-factor codes; wait 15 minutes",
+                    limit_name="sign-in attempts",
+                    scope="account",
+                    limit=self.throttle.limit,
+                    remaining=0,
+                    retry_after_s=self.throttle.window_s,
+                )
             if not await self.signin.totp.verify(row.id, totp):
-                self.throttle.fail(*keys)
+                await self.throttle.fail(*code_keys)
                 raise WrongTotpCode("wrong or already used two-factor code", param="totp")
-        self.throttle.clear(*keys)
+        await self.throttle.clear(keys[0], f"totp:{row.id}")  # never the address's count
         async with self.deps.engine.begin() as conn:
             token, expires = await create_session(conn, row.id, ttl_s=self.deps.settings.session_ttl_s)
         return {

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tollway.services.admin import AdminService
+from tollway.services.throttle import Throttles
 from tollway.settings import Settings
 from tollway.store.secret_box import SecretBox
 
@@ -26,7 +27,8 @@ class ControlDeps:
     running data plane's channel health and test call (the console's channels page); None
     when no data plane runs in this process. ``write_holds`` writes the data plane's open
     holds to the database now (they are written lazily), so a refund decided in this process
-    sees the cash every call in flight has reserved."""
+    sees the cash every call in flight has reserved. ``throttles`` are the sign-in throttles the
+    API and the console share (in Redis when the app shares state across nodes)."""
 
     engine: AsyncEngine
     box: SecretBox
@@ -34,6 +36,7 @@ class ControlDeps:
     on_change: Callable[[], None] | None = None
     live: LiveChannels | None = None
     write_holds: Callable[[], Awaitable[None]] | None = None
+    throttles: Throttles = field(default_factory=Throttles.in_memory)
 
     def service(self, actor: str) -> AdminService:
         return AdminService(self.engine, self.box, actor=actor)

@@ -11,7 +11,6 @@ from tollway.console.auth_pages import client_ip, operator_settings, start_sessi
 from tollway.console.web import Web
 from tollway.errors import Conflict, InvalidRequest
 from tollway.services.password_reset import InvalidResetLink, PasswordResets
-from tollway.services.throttle import Throttle
 
 SIGNUP_ACTOR = "console:signup"
 MIN_PASSWORD = 8
@@ -30,8 +29,8 @@ def account_routes(router: APIRouter, web: Web) -> None:
     resets = PasswordResets(deps.engine, ttl_s=deps.settings.password_reset_ttl_s)
     # Counted per request, not per failure: at most 10 sign-ups per address an hour; reset mails
     # at most 3 per email and 20 per address an hour.
-    signups = Throttle(limit=10, ip_limit=10, window_s=3600.0)
-    reset_requests = Throttle(limit=3, ip_limit=20, window_s=3600.0)
+    signups = deps.throttles.signup
+    reset_requests = deps.throttles.reset
 
     # --- sign-up --------------------------------------------------------------------------------
 
@@ -50,7 +49,7 @@ def account_routes(router: APIRouter, web: Web) -> None:
             return await signup_page(request, 403)
         email = form.get("email", "").strip().lower()
         ip_key = f"ip:{client_ip(request)}"
-        if signups.blocked(ip_key):
+        if await signups.blocked(ip_key):
             return await signup_page(request, 429, error="throttled", email=email)
         problem = password_problem(form.get("password", ""), form.get("confirm", ""))
         if problem:
@@ -64,7 +63,7 @@ def account_routes(router: APIRouter, web: Web) -> None:
         except InvalidRequest as exc:
             error = "short" if exc.param == "password" else "email"
             return await signup_page(request, 400, error=error, email=email)
-        signups.fail(ip_key)
+        await signups.fail(ip_key)
         return await start_session(web, request, str(doc["id"]), Role.CUSTOMER.value)
 
     # --- forgot password ------------------------------------------------------------------------
@@ -78,9 +77,9 @@ def account_routes(router: APIRouter, web: Web) -> None:
         form = await web.form(request)
         email = form.get("email", "").strip().lower()
         keys = (f"email:{email}", f"ip:{client_ip(request)}")
-        if reset_requests.blocked(*keys):
+        if await reset_requests.blocked(*keys):
             return web.render(request, "forgot.html", status=429, me=None, sent=False, error="throttled")
-        reset_requests.fail(*keys)
+        await reset_requests.fail(*keys)
         env = web.envs[web.lang(request)]
 
         def compose(link: str, minutes: int) -> tuple[str, str]:
@@ -113,7 +112,7 @@ def account_routes(router: APIRouter, web: Web) -> None:
     async def reset(request: Request, token: str) -> Response:
         form = await web.form(request)
         ip_key = f"ip:{client_ip(request)}"
-        if web.throttle.blocked(ip_key):
+        if await web.throttle.blocked(ip_key):
             return await reset_page(request, token, 429, "throttled")
         problem = password_problem(form.get("password", ""), form.get("confirm", ""))
         if problem:
@@ -121,7 +120,7 @@ def account_routes(router: APIRouter, web: Web) -> None:
         try:
             await resets.complete(token, form["password"])
         except InvalidResetLink:
-            web.throttle.fail(ip_key)
+            await web.throttle.fail(ip_key)
             return await reset_page(request, token, 400)
         except InvalidRequest:
             return await reset_page(request, token, 400, "short")

@@ -65,18 +65,18 @@ def auth_routes(router: APIRouter, web: Web) -> None:
         form = await web.form(request)
         email = form.get("email", "").strip().lower()
         keys = (f"email:{email}", f"ip:{client_ip(request)}")
-        if web.throttle.blocked(*keys):
+        if await web.throttle.blocked(*keys):
             return await login_page(request, 429, "throttled")
         try:
             row = await signin.check_password(email, form.get("password", ""))
         except InvalidCredentials:
-            web.throttle.fail(*keys)
+            await web.throttle.fail(*keys)
             return await login_page(request, 401, "wrong")
         except AccountSuspended:
             return await login_page(request, 403, "suspended")
         step = await signin.next_step(row)
         if step is None:
-            web.throttle.clear(*keys)
+            await web.throttle.clear(keys[0])  # the email's count; never the address's
             return await start_session(web, request, row.id, row.role)
         if step is NextStep.ENROLL:
             await signin.totp.begin(row.id)
@@ -119,7 +119,7 @@ def auth_routes(router: APIRouter, web: Web) -> None:
         if row is None:
             return web.redirect("/console/login")
         keys = (f"totp:{row.id}", f"ip:{client_ip(request)}")
-        if web.throttle.blocked(*keys):
+        if await web.throttle.blocked(*keys):
             return await code_page(request, which, row, 429, error="throttled")
         code = form.get("code", "")
         if which is NextStep.ENROLL:
@@ -131,9 +131,9 @@ def auth_routes(router: APIRouter, web: Web) -> None:
         else:
             ok = await signin.totp.verify(row.id, code)
         if not ok:
-            web.throttle.fail(*keys)
+            await web.throttle.fail(*keys)
             return await code_page(request, which, row, 401, error="wrong")
-        web.throttle.clear(*keys, f"email:{row.email}")
+        await web.throttle.clear(keys[0], f"email:{row.email}")  # not the address's count
         return await start_session(web, request, row.id, row.role)
 
     @router.post("/logout")

@@ -55,12 +55,12 @@ def security_routes(router: APIRouter, web: Web) -> None:
         form = await web.form(request)
         v = await web.viewer(request)
         keys = (f"totp:{v.account_id}", f"ip:{client_ip(request)}")
-        if web.throttle.blocked(*keys):
+        if await web.throttle.blocked(*keys):
             return await page(request, v, 429, "throttled")
         try:
             await totp(v).confirm(v.account_id, form.get("code", ""))
         except WrongTotpCode:
-            web.throttle.fail(*keys)
+            await web.throttle.fail(*keys)
             return await page(request, v, 400, "wrong")
         except Conflict:
             return web.redirect(HOME)
@@ -71,15 +71,15 @@ def security_routes(router: APIRouter, web: Web) -> None:
         form = await web.form(request)
         v = await web.viewer(request)
         keys = (f"totp:{v.account_id}", f"ip:{client_ip(request)}")
-        if web.throttle.blocked(*keys):
+        if await web.throttle.blocked(*keys):
             return await page(request, v, 429, "throttled")
         try:
             await totp(v).disable(v.account_id, password=form.get("password", ""), code=form.get("code", ""))
         except WrongTotpCode:
-            web.throttle.fail(*keys)
+            await web.throttle.fail(*keys)
             return await page(request, v, 400, "wrong")
         except AuthenticationFailed:
-            web.throttle.fail(*keys)
+            await web.throttle.fail(*keys)
             return await page(request, v, 400, "password")
         except (Conflict, InvalidRequest):  # not on, or staff (who must keep it)
             return await page(request, v, 400)

@@ -30,7 +30,6 @@ from tollway.payments.stripe.declines import DECLINES
 from tollway.payments.stripe.declines import GENERIC as DECLINE_GENERIC
 from tollway.payments.stripe.provider import ASYNC_FAILED
 from tollway.payments.views import DESTINATIONS
-from tollway.services.throttle import Throttle
 from tollway.services.totp import totp_confirmed
 
 HERE = Path(__file__).parent
@@ -132,7 +131,7 @@ class Web:
         self.deps = deps
         tr = _translations()
         self.envs = {lang: make_env(lang, tr) for lang in LOCALES}
-        self.throttle = Throttle()
+        self.throttle = deps.throttles.login  # the API's sign-in shares it: one budget
 
     # --- request helpers ---------------------------------------------------------------------
 

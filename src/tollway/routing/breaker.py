@@ -110,6 +110,16 @@ class Breaker:
             return None
         return self._move(BreakerState.DISABLED, reason, now)
 
+    def adopt(self, state: BreakerState, open_until: float, backoff_s: float) -> None:
+        """Take the state another node decided (shared health): no transition of our own."""
+        self.probing = False
+        self.state = state
+        self.open_until = open_until
+        self.backoff_s = backoff_s
+        if state is BreakerState.CLOSED:
+            self.consecutive = 0
+            self._calls.clear()
+
     def _should_open(self, now: float) -> bool:
         if self.consecutive >= self.policy.consecutive_failures:
             return True

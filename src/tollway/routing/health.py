@@ -211,6 +211,25 @@ class ChannelHealth:
             due.append(c)
         return due
 
+    def adopt(
+        self, key: CredKey, name: str, state: BreakerState, open_until: float, backoff_s: float
+    ) -> bool:
+        """Apply a state another node decided (its breaker opened, the credential was
+        disabled, a probe closed it). Never calls ``on_transition``: nothing is announced
+        again, so nodes do not echo each other. False when nothing changed."""
+        b = self._breakers.get(key)
+        if b is None:
+            if state is BreakerState.CLOSED:
+                return False
+            b = self._breakers[key] = Breaker(name, self.policy)
+        changed = b.state is not state or b.open_until != open_until
+        b.adopt(state, open_until, backoff_s)
+        if state is BreakerState.CLOSED:
+            self._degraded.discard(key)
+        else:
+            self._degraded.add(key)
+        return changed
+
     def states(self, channels: Sequence[Channel]) -> dict[str, BreakerState]:
         return {x.label: self.state(x) for c in channels for x in c.credentials()}
 

@@ -1,6 +1,8 @@
 """Repositories for configuration: groups, accounts, keys, channels, operator prices.
 
-Every write bumps ``config_version`` in the same transaction so running servers reload.
+Every write bumps ``config_version`` in the same transaction so running servers reload; on
+PostgreSQL it also sends a ``NOTIFY`` (delivered at commit) so every node reloads at once
+instead of at its next poll (:mod:`tollway.store.changes`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tollway.catalog.model import Channel, ChannelType
 from tollway.money import Ratio
 from tollway.pricing.book import entry_from_dict
 from tollway.pricing.model import PriceEntry
+from tollway.store import changes
 from tollway.store.secret_box import SecretBox
 from tollway.store.tables import (
     accounts,
@@ -55,6 +58,7 @@ async def bump_version(conn: AsyncConnection) -> None:
     await conn.execute(
         update(config_version).where(config_version.c.id == 1).values(version=config_version.c.version + 1)
     )
+    await changes.notify_change(conn, changes.CONFIG)
 
 
 async def get_version(conn: AsyncConnection) -> int:

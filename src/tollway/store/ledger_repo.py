@@ -12,9 +12,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tollway.ledger.chart import PLATFORM_ACCOUNTS, AccountKind, cash_code
+from tollway.ledger.chart import PLATFORM_ACCOUNTS, AccountKind, TransferKind, cash_code
 from tollway.ledger.transfer import Transfer
 from tollway.ledger.wallet import Pot, Wallet
+from tollway.store import changes
 from tollway.store.tables import ledger_accounts as la
 from tollway.store.tables import ledger_entries as le
 from tollway.store.tables import ledger_transfers as lt
@@ -131,6 +132,8 @@ async def post_transfers(
                 .values(balance_nano=la.c.balance_nano + bindparam("delta")),
                 params,
             )
+        if any(t.kind != TransferKind.USAGE.value for t in fresh):  # credit, top-up, grant, refund
+            await changes.notify_change(conn, changes.LEDGER)
     return [ids[t.idempotency_key] for t in transfers]
 
 
