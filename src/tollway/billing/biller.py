@@ -332,7 +332,7 @@ class Biller:
         self._side.add(task)
         task.add_done_callback(self._side.discard)
 
-    async def drain(self, timeout_s: float = 2.0) -> None:
+    async def drain(self, timeout_s: Seconds = 2.0) -> None:
         """Wait (bounded) for the shared-hold releases still on their way to Redis."""
         if self._side:
             await asyncio.wait(list(self._side), timeout=timeout_s)
