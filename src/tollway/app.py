@@ -271,11 +271,7 @@ class TollwayApp:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.settings.shutdown_grace_s):
                     await self._idle.wait()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await _cancel_and_wait(self._tasks, self.settings.shutdown_grace_s + 5.0)
         if self._side_tasks:  # audit entries and alerts of the last transitions
             await asyncio.wait(list(self._side_tasks), timeout=2.0)
             for task in list(self._side_tasks):
@@ -472,8 +468,11 @@ class TollwayApp:
         assert self.gateway is not None
         gw = self.gateway
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancel that arrives
+            # as the event is set, and stop() would wait on this loop forever
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.refresh_interval_s)
+                async with asyncio.timeout(self.settings.refresh_interval_s):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await gw.config.refresh()
@@ -535,3 +534,24 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
         serve_app(settings, host, port, workers)
     except NodeRefused as exc:
         raise SystemExit(f"tollway: {exc.message}") from None
+
+
+async def _cancel_and_wait(tasks: list[asyncio.Task[None]], limit_s: float) -> None:
+    """Cancel the background loops and wait for them, asking again each second (a library may
+    drop a cancel) and giving up, with a log line naming them, after ``limit_s``: a stop
+    never hangs on one loop."""
+    pending = {t for t in tasks if not t.done()}
+    for task in pending:
+        task.cancel()
+    deadline = asyncio.get_running_loop().time() + limit_s
+    while pending:
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            log.error("shutdown: background tasks did not stop: %s", sorted(t.get_name() for t in pending))
+            break
+        _done, pending = await asyncio.wait(pending, timeout=min(1.0, left))
+        for task in pending:
+            task.cancel()
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.error("background task %s had failed", task.get_name(), exc_info=task.exception())

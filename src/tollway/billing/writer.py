@@ -176,10 +176,9 @@ class SettlementWriter:
                 carry = None
             else:
                 wait = self._next_due(loop.time())
-                try:
-                    first = await (
-                        self._queue.get() if wait is None else asyncio.wait_for(self._queue.get(), wait)
-                    )
+                try:  # asyncio.timeout, not wait_for: see TollwayApp._refresh_loop
+                    async with asyncio.timeout(wait):
+                        first = await self._queue.get()
                 except TimeoutError:
                     first = None
             if first is not None and isinstance(first.op, Exclusive):
@@ -195,7 +194,8 @@ class SettlementWriter:
                     if remaining <= 0:
                         break
                     try:
-                        item = await asyncio.wait_for(self._queue.get(), remaining)
+                        async with asyncio.timeout(remaining):
+                            item = await self._queue.get()
                     except TimeoutError:
                         break
                 if isinstance(item.op, Exclusive):

@@ -86,7 +86,8 @@ class ChangeFeed:
             self._notice(conn, 0, CHANGES_CHANNEL, what)
         while not lost.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(lost.wait(), self.check_s)
+                async with asyncio.timeout(self.check_s):  # not wait_for: see app.py
+                    await lost.wait()
             if not lost.is_set():  # a connection that died silently fails this
                 await conn.fetchval("SELECT 1", timeout=self.timeout_s)
         raise ConnectionError("the LISTEN connection closed")

@@ -62,7 +62,8 @@ async def run_upkeep(
     while True:
         with contextlib.suppress(TimeoutError):
             if wake is not None:
-                await asyncio.wait_for(wake.wait(), settings.redis_check_interval_s)
+                async with asyncio.timeout(settings.redis_check_interval_s):  # not wait_for (app.py)
+                    await wake.wait()
             else:
                 await asyncio.sleep(settings.redis_check_interval_s)
         woken = wake is not None and wake.is_set()

@@ -177,7 +177,8 @@ def _note(
 
 async def _read_error(resp: aiohttp.ClientResponse) -> bytes:
     try:
-        return await asyncio.wait_for(resp.content.read(64 * 1024), 5.0)
+        async with asyncio.timeout(5.0):
+            return await resp.content.read(64 * 1024)
     except (TimeoutError, aiohttp.ClientError):
         return b""
 
