@@ -9,6 +9,7 @@ Usage records and holds are counted straight from the SQLite file (read-only).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import sqlite3
@@ -35,8 +36,10 @@ class Provisioned:
     notes: list[str] = field(default_factory=list)
 
 
-def _cli(python: str, data_dir: Path, *args: str, timeout: float = 120) -> Any:
-    env = dict(os.environ, TOLLWAY_DATA_DIR=str(data_dir))
+def _cli(
+    python: str, data_dir: Path, *args: str, timeout: float = 120, extra_env: dict[str, str] | None = None
+) -> Any:
+    env = dict(os.environ, TOLLWAY_DATA_DIR=str(data_dir), **(extra_env or {}))
     proc = subprocess.run(
         [python, "-m", "tollway.cli.main", *args, "--json"],
         capture_output=True,
@@ -52,11 +55,19 @@ def _cli(python: str, data_dir: Path, *args: str, timeout: float = 120) -> Any:
 
 
 def provision(
-    python: str, data_dir: Path, fake_base: str, model: str, anthropic: tuple[str, str] | None = None
+    python: str,
+    data_dir: Path,
+    fake_base: str,
+    model: str,
+    anthropic: tuple[str, str] | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Provisioned:
     """``model``: the OpenAI channel's models (comma-separated); ``anthropic``: (base URL, models)
-    of an extra channel of type anthropic to the fake (the Anthropic pass-through), or None."""
+    of an extra channel of type anthropic to the fake (the Anthropic pass-through), or None.
+    ``extra_env``: more TOLLWAY_* settings (a PostgreSQL database, Redis); only the CLI is tried."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    if extra_env:
+        return _provision_cli(python, data_dir, fake_base, model, anthropic, extra_env)
     try:
         return _provision_cli(python, data_dir, fake_base, model, anthropic)
     except (RuntimeError, json.JSONDecodeError, subprocess.TimeoutExpired) as exc:
@@ -70,10 +81,16 @@ def provision(
 
 
 def _provision_cli(
-    python: str, data_dir: Path, fake_base: str, model: str, anthropic: tuple[str, str] | None
+    python: str,
+    data_dir: Path,
+    fake_base: str,
+    model: str,
+    anthropic: tuple[str, str] | None,
+    extra_env: dict[str, str] | None = None,
 ) -> Provisioned:
+    cli = functools.partial(_cli, extra_env=extra_env)
     limits = ["--rpm", str(RPM), "--tpm", str(TPM), "--concurrency", str(CONCURRENCY)]
-    _cli(
+    cli(
         python,
         data_dir,
         "admin",
@@ -86,7 +103,7 @@ def _provision_cli(
         "--total-concurrency",
         str(CONCURRENCY),
     )
-    _cli(
+    cli(
         python,
         data_dir,
         "admin",
@@ -103,7 +120,7 @@ def _provision_cli(
         model,
     )
     if anthropic is not None:
-        _cli(
+        cli(
             python,
             data_dir,
             "admin",
@@ -119,8 +136,8 @@ def _provision_cli(
             "--models",
             anthropic[1],
         )
-    account = _cli(python, data_dir, "admin", "account", "create", "--email", "bench@example.com")
-    key = _cli(
+    account = cli(python, data_dir, "admin", "account", "create", "--email", "bench@example.com")
+    key = cli(
         python,
         data_dir,
         "admin",
@@ -133,7 +150,7 @@ def _provision_cli(
         "bench",
         *limits,
     )
-    _cli(
+    cli(
         python,
         data_dir,
         "admin",
