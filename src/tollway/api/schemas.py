@@ -81,7 +81,7 @@ Expiry = Annotated[
     Field(description="ISO-8601 datetime, or YYYY-MM-DD = 23:59:59 UTC that day."),
 ]
 Names = Annotated[list[str], AfterValidator(_names)]
-Limit = Annotated[int, Field(ge=0, description="0 = unlimited.")]
+Limit = Annotated[int, Field(ge=0, le=2**63 - 1, description="0 = unlimited.")]
 
 
 class Body(BaseModel):

@@ -73,9 +73,9 @@ accounts = Table(
     Column("password_hash", Text),
     Column("role", String(16), nullable=False),
     Column("status", String(16), nullable=False),
-    Column("rpm", Integer),
-    Column("tpm", Integer),
-    Column("concurrency", Integer),
+    Column("rpm", BigInteger),
+    Column("tpm", BigInteger),
+    Column("concurrency", BigInteger),
     Column("created_at", UTC_DT, nullable=False),
 )
 
@@ -85,10 +85,10 @@ groups = Table(
     Column("name", String(64), primary_key=True),
     Column("multiplier", String(40), nullable=False),
     Column("models", Text, nullable=False),  # JSON list; empty = every priced model
-    Column("rpm", Integer),  # per-account defaults for accounts using this group
-    Column("tpm", Integer),
-    Column("concurrency", Integer),
-    Column("total_concurrency", Integer),  # cap on the whole group (its channels' capacity)
+    Column("rpm", BigInteger),  # per-account defaults for accounts using this group; BIGINT: migration 0010
+    Column("tpm", BigInteger),
+    Column("concurrency", BigInteger),
+    Column("total_concurrency", BigInteger),  # cap on the whole group (its channels' capacity)
     Column("label", String(64), nullable=False, server_default=""),
     Column("visible", Boolean, nullable=False, server_default="1"),
     Column("sticky", Boolean, nullable=False, server_default="0"),  # sticky routing; migration 0008
@@ -110,9 +110,9 @@ api_keys = Table(
     Column("spend_cap_nano", BigInteger),
     Column("models", Text, nullable=False),  # JSON list; empty = the group's models
     Column("ip_allow", Text, nullable=False),  # JSON list of CIDRs; empty = any
-    Column("rpm", Integer),
-    Column("tpm", Integer),
-    Column("concurrency", Integer),
+    Column("rpm", BigInteger),
+    Column("tpm", BigInteger),
+    Column("concurrency", BigInteger),
     Column("created_at", UTC_DT, nullable=False),
     Column("last_used_at", UTC_DT),
 )
