@@ -21,6 +21,7 @@ import json
 import os
 import statistics
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -32,12 +33,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import asyncpg  # type: ignore[import-untyped]
 import redis
 from harness import envs, procs, tollway_side
+from harness import profile as prof
 from harness.bench_consts import BENCH, FAKE_KEY, LITELLM_KEY, MODEL, PROMPT, ROOT
 from harness.measure import Target, run_wrk
 from harness.scaleout_report import write_section
 
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+# A Redis of the run's own (redis-server on a free port, no persistence): its counters and CPU
+# are Tollway's alone. BENCH_REDIS_URL uses an existing one instead.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "")
 TOLLWAYS = ("tollway", "tollway-pg", "tollway-2w")
 ALL = ("direct", *TOLLWAYS, "portkey", "litellm")
 
@@ -50,6 +54,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--latency-seconds", type=int, default=10, help="one-connection window (s)")
     p.add_argument("--warmup-seconds", type=int, default=3)
     p.add_argument("--targets", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
+    p.add_argument("--profile-seconds", type=int, default=10, help="py-spy per Tollway target; 0 = none")
     p.add_argument("--results", default=str(BENCH / "RESULTS.md"))
     return p.parse_args()
 
@@ -66,7 +71,7 @@ class ScaleOut:
         self.targets: dict[str, Target] = {}
         self.tw: dict[str, dict[str, Any]] = {}  # Tollway target -> env, data dir, account, db
         self.ok_total: dict[str, int] = {}
-        self.redis = redis.Redis.from_url(REDIS_URL)
+        self.redis_url = REDIS_URL
         self.results: dict[str, Any] = {
             "command": "python bench/scaleout.py " + " ".join(sys.argv[1:]),
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -91,7 +96,22 @@ class ScaleOut:
         self.wrk_bin = envs.ensure_wrk(log)
         self.results["machine"] = envs.machine()
         self.results["versions"] = envs.versions(self.wrk_bin, self.python)
-        ports = procs.free_ports(8)
+        ports = procs.free_ports(9)
+        if not self.redis_url:
+            port = ports.pop()
+            argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+            self.procs.append(procs.start("redis", [*argv, "--appendonly", "no"], self.logs))
+            self.redis_url = f"redis://127.0.0.1:{port}/0"
+        self.redis = redis.Redis.from_url(self.redis_url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.redis.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
         fake_port = ports.pop()
         self.fake_base = f"http://127.0.0.1:{fake_port}/v1"
         fake = procs.start(
@@ -124,7 +144,7 @@ class ScaleOut:
             prefix = f"bench:{self.stamp}:{name}:{uuid.uuid4().hex[:6]}:"
             env |= {
                 "TOLLWAY_DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0] + f"/{db}",
-                "TOLLWAY_REDIS_URL": REDIS_URL,
+                "TOLLWAY_REDIS_URL": self.redis_url,
                 "TOLLWAY_REDIS_PREFIX": prefix,
             }
             how = f"tollway serve --workers {workers} (PostgreSQL + Redis, shared admission)"
@@ -179,6 +199,7 @@ class ScaleOut:
     def wrk(self, t: Target, tag: str, seconds: int, connections: int, threads: int) -> dict[str, Any]:
         watched = [self.fake, *([t.proc] if t.proc else [])]
         redis_before = self._redis_counters() if t.name != "direct" else None
+        pg_before = _cpu_of_command("postgres")
         doc = run_wrk(
             self.wrk_bin,
             t,
@@ -192,6 +213,8 @@ class ScaleOut:
         )
         if redis_before is not None and t.name in ("tollway-pg", "tollway-2w"):
             doc["redis"] = _delta(redis_before, self._redis_counters(), doc["ok"])
+            pg_cpu = _cpu_of_command("postgres") - pg_before  # every backend of the server
+            doc["postgres_cpu_us_per_call"] = pg_cpu * 1e6 / doc["ok"] if doc["ok"] else None
         if t.name in self.ok_total:
             self.ok_total[t.name] += doc["ok"]
         lat = doc["latency_us"]
@@ -217,14 +240,50 @@ class ScaleOut:
                 doc = self.wrk(t, f"latency-{t.name}-{rep + 1}", a.latency_seconds, 1, 1)
                 self.results["latency"].setdefault(t.name, []).append(doc)
 
-    def _redis_counters(self) -> dict[str, float]:
+    def _redis_counters(self) -> dict[str, Any]:
         stats = self.redis.info("commandstats")
         calls = sum(v["calls"] for v in stats.values())
         usec = sum(v["usec"] for v in stats.values())
         pid = self.redis.info("server")["process_id"]
         ticks = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         cpu_s = (int(ticks[11]) + int(ticks[12])) / procs.CLK_TCK
-        return {"calls": calls, "usec": usec, "cpu_s": cpu_s}
+        per = {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()}
+        return {"calls": calls, "usec": usec, "cpu_s": cpu_s, "per": per}
+
+    def profile(self) -> None:
+        """py-spy on the one-worker targets under the throughput load: where each spends its CPU
+        per call (SQLite against PostgreSQL + Redis shows what the shared backend costs)."""
+        secs = self.args.profile_seconds
+        py_spy = envs.TOOLS_VENV / "bin" / "py-spy"
+        if secs <= 0 or not py_spy.exists():
+            return
+        for name in ("tollway", "tollway-pg"):
+            t = self.targets.get(name)
+            if t is None or t.proc is None:
+                continue
+            raw = self.out / f"pyspy-{name}.txt"  # not profile-*: wrk writes those
+            box: dict[str, Any] = {}
+            load = threading.Thread(
+                target=lambda t=t, box=box: box.update(
+                    doc=self.wrk(t, f"profile-{t.name}", secs + 4, self.args.connections, 2)
+                )
+            )
+            load.start()
+            time.sleep(2)
+            error = prof.record(py_spy, t.proc.pid, secs, raw, rate=200)
+            load.join()
+            if error:
+                self.results["notes"].append(f"profile of {name}: {error}")
+                continue
+            rps = box["doc"]["rps"] if "doc" in box else None
+            calls = int(rps * secs) if rps else None
+            summary = prof.analyse(raw, secs, 200, requests=calls)
+            self.results.setdefault("profile", {})[name] = {
+                "raw_file": str(raw.relative_to(ROOT)),
+                "calls_while_sampled": calls,
+                "per_request": summary["per_request"],
+                "under_tollway": summary["under_tollway"][:15],
+            }
 
     # ------------------------------------------------------------------ the books
     def check_books(self) -> None:
@@ -253,15 +312,34 @@ class ScaleOut:
         for info in self.tw.values():
             if info.get("db"):
                 asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{info["db"]}" WITH (FORCE)'))
-            if info.get("prefix"):
+            if info.get("prefix") and REDIS_URL:  # a Redis of the run's own is gone already
                 for key in self.redis.scan_iter(match=info["prefix"] + "*", count=1000):
                     self.redis.delete(key)
 
 
-def _delta(before: dict[str, float], after: dict[str, float], ok: int) -> dict[str, Any]:
+def _cpu_of_command(comm: str) -> float:
+    """User + system CPU seconds of every live process named ``comm`` (e.g. PostgreSQL's)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        if stat[stat.index("(") + 1 : stat.rindex(")")] != comm:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / procs.CLK_TCK
+
+
+def _delta(before: dict[str, Any], after: dict[str, Any], ok: int) -> dict[str, Any]:
     calls = after["calls"] - before["calls"]
     cpu = after["cpu_s"] - before["cpu_s"]
+    per = {k: n - before["per"].get(k, 0) for k, n in after["per"].items()}
     return {
+        "per_call_by_command": {k: round(n / ok, 3) for k, n in sorted(per.items()) if n and ok},
         "commands": calls,
         "commands_per_call": calls / ok if ok else None,
         "usec_in_commands_per_call": (after["usec"] - before["usec"]) / ok if ok else None,
@@ -328,6 +406,8 @@ def summarise(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 [d["cpu_us_per_ok"].get(name) for d in thr if d["cpu_us_per_ok"].get(name) is not None]
             ),
             "redis": [d["redis"] for d in thr if "redis" in d],
+            "postgres_cpu_us": med([d.get("postgres_cpu_us_per_call") for d in thr]),
+            "busy_cores": med([d["system"]["busy_cores"] for d in thr]),
         }
     return out
 
@@ -339,6 +419,7 @@ def main() -> int:
     try:
         bench.start()
         bench.measure()
+        bench.profile()
         bench.check_books()
     finally:
         bench.stop()

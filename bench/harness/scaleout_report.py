@@ -53,15 +53,17 @@ def section(results: dict[str, Any]) -> list[str]:
         "- Everything (wrk, the fake upstream, PostgreSQL, Redis, the gateway) shares the 2 cores: the "
         "ratios inside this run are what it is for.",
         "",
-        "| target | req/s (64 conn) | runs | p50 ms | p99 ms | 1-conn p50 ms | 1-conn p99 ms | added p50 ms | gateway CPU µs/req |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| target | req/s (64 conn) | runs | p50 ms | p99 ms | 1-conn p50 ms | 1-conn p99 ms | added p50 ms "
+        "| gateway CPU µs/req | PostgreSQL CPU µs/req | machine busy cores |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, row in s.items():
         out.append(
             f"| {LABEL.get(name, name)} | {_f(row['rps'], '{:,.0f}')} | {', '.join(map(str, row['rps_runs']))} "
             f"| {_f(row['p50_ms'])} | {_f(row['p99_ms'])} | {_f(row['one_p50_ms'], '{:.3f}')} "
             f"| {_f(row['one_p99_ms'], '{:.3f}')} | {_f(row['added_p50_ms'], '{:.3f}')} "
-            f"| {_f(row['cpu_us'], '{:,.0f}')} |"
+            f"| {_f(row['cpu_us'], '{:,.0f}')} | {_f(row.get('postgres_cpu_us'), '{:,.0f}')} "
+            f"| {_f(row.get('busy_cores'))} |"
         )
     rps = {k: r["rps"] for k, r in s.items()}
     tw = s.get("tollway", {})
@@ -85,6 +87,7 @@ def section(results: dict[str, Any]) -> list[str]:
         "",
     ]
     out += _redis(s)
+    out += _profile(results.get("profile", {}))
     out += _books(results.get("books", {}))
     notes = results.get("notes") or []
     if notes:
@@ -126,6 +129,35 @@ def _redis(s: dict[str, dict[str, Any]]) -> list[str]:
             f"{two['rps']:,.0f} calls/s, so one Redis serves about {nodes:.0f} such nodes before it is the "
             "bottleneck (more with pipelining-friendly clients, fewer on a Redis that also does other work)."
         )
+    return [*lines, ""]
+
+
+def _profile(p: dict[str, dict[str, Any]]) -> list[str]:
+    """CPU per call by area (py-spy, every thread), SQLite against PostgreSQL + Redis."""
+    rows: dict[str, dict[str, float]] = {}
+    totals: dict[str, float] = {}
+    for name, doc in p.items():
+        per = doc.get("per_request") or {}
+        totals[name] = per.get("us_per_request_total") or 0.0
+        for _thread, areas in (per.get("areas") or {}).items():
+            for area, us in areas:
+                rows.setdefault(area, {}).setdefault(name, 0.0)
+                rows[area][name] += us
+    if not rows:
+        return []
+    names = list(p)
+    raw = ", ".join("`" + d["raw_file"] + "`" for d in p.values())
+    lines = [
+        "**Where the CPU of a call goes** (py-spy at 200 Hz over every thread of the one-worker "
+        f"targets under the 64-connection load; raw stacks: {raw}):",
+        "",
+        "| area | " + " | ".join(f"{LABEL.get(n, n)} µs/call" for n in names) + " |",
+        "|---|" + "---:|" * len(names),
+        "| **sampled CPU per call** | " + " | ".join(f"**{totals[n]:,.0f}**" for n in names) + " |",
+    ]
+    ordered = sorted(rows.items(), key=lambda kv: -max(kv[1].values()))
+    for area, by in ordered[:14]:
+        lines.append(f"| {area} | " + " | ".join(f"{by.get(n, 0.0):,.0f}" for n in names) + " |")
     return [*lines, ""]
 
 
