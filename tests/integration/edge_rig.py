@@ -13,11 +13,13 @@ from typing import Any
 import orjson
 
 from tollway.app import TollwayApp
-from tollway.fake_upstream import FakeConfig, build_app
+from tollway.fake_upstream import STATE_KEY, FakeConfig, build_app
 from tollway.services.admin import AdminService
 from tollway.settings import Settings
 
 SECRET_KEY = "edge-secret-key"
+EMAIL = "edge@example.test"
+PASSWORD = "correct horse battery"
 UPSTREAM_KEY = "sk-upstream-oai-0123456789abcdef"
 PEER = ("203.0.113.9", 40000)  # an ordinary client, not a proxy
 
@@ -107,8 +109,17 @@ class EdgeRig:
         return reply
 
 
+@dataclass
+class Fake:
+    url: str
+    app: Any  # aiohttp web.Application
+
+    def last_request(self) -> dict[str, Any]:
+        return dict(self.app[STATE_KEY].recorded[-1])
+
+
 @asynccontextmanager
-async def edge_rig(tmp_path: Path, **settings: Any) -> AsyncIterator[EdgeRig]:
+async def fake_upstream() -> AsyncIterator[Fake]:
     from aiohttp import web
 
     fake_app = build_app(FakeConfig(chunks=3))
@@ -116,12 +127,23 @@ async def edge_rig(tmp_path: Path, **settings: Any) -> AsyncIterator[EdgeRig]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    fake_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        yield Fake(f"http://127.0.0.1:{runner.addresses[0][1]}", fake_app)
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def tollway(
+    tmp_path: Path, fake: Fake, *, provision: bool = True, **settings: Any
+) -> AsyncIterator[EdgeRig]:
+    """A started app on ``tmp_path``'s SQLite file (or ``database_url``); ``provision`` makes
+    the group, the OpenAI channel on the fake, an account with a password, credit and a key."""
+    settings.setdefault("database_url", f"sqlite:///{tmp_path / 'tollway.db'}")
+    settings.setdefault("secret_key", SECRET_KEY)
     app = TollwayApp(
         Settings(
             data_dir=tmp_path / "data",
-            database_url=f"sqlite:///{tmp_path / 'tollway.db'}",
-            secret_key=settings.pop("secret_key", SECRET_KEY),
             hold_sweep_interval_s=60,
             refresh_interval_s=60,
             probe_interval_s=0,
@@ -130,25 +152,31 @@ async def edge_rig(tmp_path: Path, **settings: Any) -> AsyncIterator[EdgeRig]:
     )
     await app.start()
     admin = AdminService(app.engine, app.box)
-    rig = EdgeRig(app, admin, fake_url)
+    rig = EdgeRig(app, admin, fake.url)
     try:
-        await admin.upsert_group("g", create=True, multiplier="1")
-        await admin.upsert_channel(
-            "oai",
-            create=True,
-            type="openai",
-            base_url=f"{fake_url}/v1",
-            api_key=UPSTREAM_KEY,
-            models="gpt-4o,text-embedding-3-small",
-            priority=0,
-        )
-        account = await admin.create_account("edge@example.test", password="correct horse battery")
-        await admin.credit(account["id"], "10", kind="cash", reason="test")
-        key = await admin.create_key(account["id"], name="k", group="g")
-        rig.account_id, rig.secret = str(account["id"]), str(key["secret"])
+        if provision:
+            await admin.upsert_group("g", create=True, multiplier="1")
+            await admin.upsert_channel(
+                "oai",
+                create=True,
+                type="openai",
+                base_url=f"{fake.url}/v1",
+                api_key=UPSTREAM_KEY,
+                models="gpt-4o,text-embedding-3-small",
+                priority=0,
+            )
+            account = await admin.create_account(EMAIL, password=PASSWORD)
+            await admin.credit(account["id"], "10", kind="cash", reason="test")
+            key = await admin.create_key(account["id"], name="k", group="g")
+            rig.account_id, rig.secret = str(account["id"]), str(key["secret"])
         assert app.gateway is not None
         await app.gateway.config.refresh(force=True)
         yield rig
     finally:
         await app.stop()
-        await runner.cleanup()
+
+
+@asynccontextmanager
+async def edge_rig(tmp_path: Path, **settings: Any) -> AsyncIterator[EdgeRig]:
+    async with fake_upstream() as fake, tollway(tmp_path, fake, **settings) as rig:
+        yield rig
