@@ -34,14 +34,26 @@ def parse_trusted(text: str) -> tuple[Network, ...]:
     return tuple(nets)
 
 
+CACHE_SIZE = 4096  # addresses judged (the proxies' own repeat on every request)
+
+
 class TrustedProxies:
     def __init__(self, networks: tuple[Network, ...]) -> None:
         self.networks = networks
+        self._judged: dict[str, bool] = {}
 
     def __bool__(self) -> bool:
         return bool(self.networks)
 
     def trusts(self, address: str) -> bool:
+        known = self._judged.get(address)
+        if known is None:
+            if len(self._judged) >= CACHE_SIZE:
+                self._judged.clear()
+            known = self._judged[address] = self._trusts(address)
+        return known
+
+    def _trusts(self, address: str) -> bool:
         try:
             addr = ipaddress.ip_address(address.strip().strip("[]"))
         except ValueError:
