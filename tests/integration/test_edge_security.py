@@ -19,7 +19,9 @@ import pytest
 from edge_rig import EdgeRig, Reply, edge_rig
 from sqlalchemy import select
 
+from tollway.app import TollwayApp
 from tollway.security.headers import API_CSP, CONSOLE_CSP, STATUS_CSP
+from tollway.settings import Settings
 from tollway.store.tables import usage_records
 
 PROXY = ("10.1.2.3", 50000)
@@ -90,6 +92,16 @@ async def test_every_kind_of_response_carries_the_security_headers(rig: EdgeRig)
     status_page = await rig.call("GET", "/status")
     assert status_page.status == 200 and b"<style>" in status_page.body
     assert_headers(status_page, STATUS_CSP, "no-referrer")
+
+
+async def test_the_answers_of_an_app_not_started_carry_them_too(tmp_path: Path) -> None:
+    app = TollwayApp(Settings(data_dir=tmp_path, secret_key="k" * 32))
+    try:
+        reply = await EdgeRig(app, None, "").call("POST", "/v1/chat/completions", CHAT)  # type: ignore[arg-type]
+        assert reply.status == 503 and reply.json()["error"]["code"] == "starting"
+        assert_headers(reply, API_CSP, "no-referrer")
+    finally:
+        await app.engine.dispose()
 
 
 async def test_console_pages_need_nothing_their_policy_forbids(rig: EdgeRig) -> None:
