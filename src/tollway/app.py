@@ -39,6 +39,8 @@ from tollway.relay.gateway import Gateway
 from tollway.relay.probe import LiveChannels, ProbeResult, probe_call
 from tollway.routing.breaker import BreakerPolicy, BreakerState
 from tollway.routing.health import ChannelHealth, ChannelTransition, Outcome
+from tollway.security.headers import SecurityHeaders
+from tollway.security.proxies import TrustedProxies, parse_trusted
 from tollway.services.mail import start_mail_sender
 from tollway.settings import Settings
 from tollway.store import config_repo, ledger_repo
@@ -94,6 +96,9 @@ class TollwayApp:
             self.engine, self.health, lambda: self.gateway.config.channels if self.gateway else []
         )
         self.control: Any = self._build_control()  # after the health: the console shows it
+        # the outermost layer (docs/security.md): who the client is, and the security headers
+        self.proxies = TrustedProxies(parse_trusted(s.trusted_proxies))
+        self.security_headers = SecurityHeaders(s.hsts_max_age_s)
 
     def _build_control(self) -> Any:
         from tollway.api import ControlDeps, build_control_app
@@ -127,6 +132,14 @@ class TollwayApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if self.proxies:
+            self.proxies.resolve(scope)
+        await self._route(kind, scope, receive, self.security_headers.wrap(scope, send))
+
+    async def _route(self, kind: str, scope: Scope, receive: Receive, send: Send) -> None:
         if kind == "http" and scope["path"].startswith(DATA_PLANE_PREFIXES):
             if self.data_plane is None or self._stopping:
                 starting = self.data_plane is None and not self._stopping
@@ -153,9 +166,6 @@ class TollwayApp:
             return
         if kind == "http" and scope["path"] in STATUS_PATHS:
             await self.status_page.serve(scope["path"], send)
-            return
-        if kind == "lifespan":
-            await self._lifespan(receive, send)
             return
         await self.control(scope, receive, send)
 

@@ -50,6 +50,9 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None, 
         "http": "httptools",
         "lifespan": "on",
         "access_log": False,
+        # one mechanism for forwarded headers: TOLLWAY_TRUSTED_PROXIES (tollway.security.proxies);
+        # uvicorn's own would trust 127.0.0.1 by default and take no networks
+        "proxy_headers": False,
         "log_level": settings.log_level,
         "log_config": None,  # our handler on the root logger (logs.configure) formats uvicorn's too
         "timeout_graceful_shutdown": max(1, int(settings.shutdown_grace_s)),

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     public_base_url: str | None = None
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: comma-separated
+    # addresses or networks ("10.0.0.5, 172.16.0.0/12"); empty = none (docs/security.md).
+    trusted_proxies: str = ""
+    # Strict-Transport-Security max-age on HTTPS responses (direct or via a trusted proxy); 0 = off.
+    hsts_max_age_s: int = Field(default=0, ge=0)
 
     # Settlement batching: a batch commits at B settlements or T ms, whichever comes first.
     commit_batch_size: int = 128
@@ -186,6 +191,14 @@ class Settings(BaseSettings):
             return Path(value[1:]).expanduser().read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ValueError(f"cannot read {value[1:]!r}: {exc.strerror}") from exc
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from tollway.security.proxies import parse_trusted
+
+        parse_trusted(value)  # a typo fails at start-up, not silently trusting nobody
+        return value
 
     def resolved_database_url(self) -> str:
         if self.database_url:

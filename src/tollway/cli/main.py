@@ -13,6 +13,7 @@ from tollway.cli.options import JsonFlag
 from tollway.cli.output import record_renderer
 from tollway.cli.payments_cmds import payments_app
 from tollway.cli.runtime import run_engine
+from tollway.cli.secret_key_cmds import secret_key_app
 from tollway.cli.usage_cmds import app as usage_app
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ app = typer.Typer(
 app.add_typer(admin.app, name="admin")
 app.add_typer(payments_app, name="payments")
 app.add_typer(usage_app, name="usage")
+app.add_typer(secret_key_app, name="secret-key")
 ops_cmds.register(app)
 console_account_cmds.register(app)  # settings, outbox (and admin account totp-reset)
 

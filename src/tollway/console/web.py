@@ -196,12 +196,7 @@ class Web:
             )
         )
         resp = HTMLResponse(html, status_code=status)
-        resp.headers["content-security-policy"] = (
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "connect-src 'self'; frame-ancestors 'none'; form-action 'self'"
-        )
-        resp.headers["x-content-type-options"] = "nosniff"
-        resp.headers["referrer-policy"] = "same-origin"
+        # CSP, nosniff, referrer policy: on every response, by TollwayApp (tollway.security.headers)
         if CSRF_COOKIE not in request.cookies:
             self.set_cookie(request, resp, CSRF_COOKIE, csrf, 86400 * 30)
         return resp

@@ -8,6 +8,10 @@ import orjson
 
 from tollway.errors import InvalidRequest
 
+# Deeper JSON is refused with a 400: the token counters walk bodies recursively and orjson
+# writes at most 254 levels when a body is forwarded (docs/security.md, "Hostile bodies").
+MAX_JSON_DEPTH = 128
+
 
 def parse_json_body(raw: bytes) -> dict[str, Any]:
     try:
@@ -16,7 +20,31 @@ def parse_json_body(raw: bytes) -> dict[str, Any]:
         raise InvalidRequest(f"the request body is not valid JSON ({exc.msg} at position {exc.pos})") from exc
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
+    # fewer brackets than the limit cannot nest past it: ordinary bodies skip the walk
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and json_depth(body) > MAX_JSON_DEPTH:
+        raise InvalidRequest(f"the request body nests deeper than {MAX_JSON_DEPTH} levels")
     return body
+
+
+def json_depth(doc: Any) -> int:
+    """How deep arrays and objects nest in ``doc`` (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(doc, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        depth += 1
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_JSON_DEPTH:
+                return deepest
+        stack.extend((child, depth) for child in children if isinstance(child, dict | list))
+    return deepest
 
 
 def require_model(body: dict[str, Any]) -> str:

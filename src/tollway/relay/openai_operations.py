@@ -102,7 +102,9 @@ async def rerank(
     model = require_model(body)
     query = _text(body, "query")
     documents = non_empty_list(body, "documents")
-    texts = [query] + [d if isinstance(d, str) else str((d or {}).get("text", "")) for d in documents]
+    if not all(isinstance(d, str | dict) for d in documents):
+        raise InvalidRequest("'documents' must be strings or objects with a 'text'", param="documents")
+    texts = [query] + [d if isinstance(d, str) else str(d.get("text", "")) for d in documents]
     upper, expected = tokens.embedding_input_bounds({"input": texts})
     sc = pipeline.SurfaceCall(
         surface=Shape.OPENAI_CHAT,

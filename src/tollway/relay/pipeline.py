@@ -9,6 +9,7 @@ body is passed through (same shape: only the model name and, for OpenAI streams,
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,8 @@ from tollway.relay.multipart import Form
 from tollway.relay.output_cap import check_output_cap, output_limit
 from tollway.relay.stream import relay_stream
 from tollway.relay.upstream import Opened, UpstreamClientError, open_upstream
+
+log = logging.getLogger("tollway.relay")
 
 
 @dataclass(slots=True)
@@ -92,11 +95,18 @@ def _preparer(sc: SurfaceCall, max_output: int) -> Any:
         if adapter.shape is sc.surface:
             body = adapter.passthrough_body(sc.body, model, stream=sc.stream)
         else:
-            if not pivot:
-                pivot.append(translate.request_to_pivot(sc.surface, sc.body, sc.model))
-            body = translate.request_from_pivot(
-                adapter.shape, pivot[0], model=model, stream=sc.stream, max_output=max_output
-            )
+            try:  # the translators take the client's body as it came: a wrong type is its 400
+                if not pivot:
+                    pivot.append(translate.request_to_pivot(sc.surface, sc.body, sc.model))
+                body = translate.request_from_pivot(
+                    adapter.shape, pivot[0], model=model, stream=sc.stream, max_output=max_output
+                )
+            except (TypeError, AttributeError, KeyError, IndexError, ValueError) as exc:
+                log.info("untranslatable request body: %s: %s", type(exc).__name__, exc)
+                raise InvalidRequest(
+                    "the request body has a field of the wrong type or shape (it could not be "
+                    f"translated for the provider serving {sc.model!r})"
+                ) from None
         target = adapter.target(channel.base_url, channel.api_key, model, stream=sc.stream, hints=sc.hints)
         return target, orjson.dumps(body)
 

@@ -90,6 +90,7 @@ async def open_upstream(
                 break
             fb = min(fb, left)
         attempts += 1
+        target, body = prepare(channel)  # before the breaker hears of it: a 400 here is the client's
         if health is not None:
             health.before_attempt(channel)
         timeout = aiohttp.ClientTimeout(
@@ -97,7 +98,6 @@ async def open_upstream(
             connect=channel.connect_timeout if channel.connect_timeout is not None else connect_timeout,
             sock_read=channel.idle_timeout if channel.idle_timeout is not None else idle_timeout,
         )
-        target, body = prepare(channel)
         t0 = time.monotonic()
         try:
             async with asyncio.timeout(fb):

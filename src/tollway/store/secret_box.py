@@ -1,4 +1,6 @@
-"""Encryption at rest for channel credentials (Fernet: AES-128-CBC + HMAC-SHA256)."""
+"""Encryption at rest (Fernet: AES-128-CBC + HMAC-SHA256) with ``TOLLWAY_SECRET_KEY``: channel
+credentials, TOTP secrets, redemption codes (for their export) and pending sign-in cookies.
+``tollway secret-key rotate`` re-seals the stored ones with a new key (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -27,12 +29,19 @@ class SecretBox:
                 "it was stored with"
             ) from exc
 
+    def try_open(self, token: str) -> str | None:
+        """The plaintext, or ``None`` when this key did not seal ``token``."""
+        try:
+            return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
+        except (InvalidToken, UnicodeError):
+            return None
+
     @classmethod
     def from_settings(cls, secret_key: str | None, data_dir: Path) -> SecretBox:
         """Use TOLLWAY_SECRET_KEY, else a key generated once into the data directory."""
         if secret_key:
             return cls(secret_key)
-        path = data_dir / "secret.key"
+        path = key_file(data_dir)
         if not path.exists():
             data_dir.mkdir(parents=True, exist_ok=True)
             try:
@@ -43,3 +52,8 @@ class SecretBox:
                 with os.fdopen(fd, "w") as fh:
                     fh.write(base64.urlsafe_b64encode(os.urandom(32)).decode("ascii"))
         return cls(path.read_text().strip())
+
+
+def key_file(data_dir: Path) -> Path:
+    """Where the key lives when TOLLWAY_SECRET_KEY is not set."""
+    return data_dir / "secret.key"
