@@ -254,3 +254,26 @@ async def test_one_api_import_rounds_down_and_reports_the_remainder(
     again = report_json(await run_import(admin, source, Flavour.ONE_API))
     assert again["changes"] == 0
     assert (await run_audit(app.engine)).findings == []
+
+
+def test_cli_dry_run_then_import_then_nothing_new(db_url: str, tmp_path: Path) -> None:
+    from test_cli import Cli
+
+    src_dir = tmp_path / "src"
+    src_dir.mkdir()
+    source, _ = asyncio.run(fill_async("sqlite", "new-api", src_dir))
+    cli = Cli(db_url, tmp_path / "data")
+    dry = cli.json("import", "new-api", "--from", source, "--dry-run")
+    assert dry["dry_run"] is True and dry["changes"] > 0
+    assert cli.json("admin", "group", "list")["groups"] == []  # nothing was written
+    text = cli.run("import", "new-api", "--from", source, "--dry-run")
+    assert text.returncode == 0, text.stderr
+    assert "dry run" in text.stdout and "negative quota -250000" in text.stdout
+    assert "gpt-4.1" in text.stdout  # the price table
+    done = cli.json("import", "new-api", "--from", source)
+    assert done["changes"] == dry["changes"] and done["failed"] == []
+    again = cli.json("import", "new-api", "--from", source)
+    assert again["changes"] == 0
+    assert cli.json("audit")["ok"] is True
+    missing = cli.run("import", "one-api", "--from", str(tmp_path / "nope.db"), "--json")
+    assert missing.returncode == 1 and "no SQLite file" in missing.stdout

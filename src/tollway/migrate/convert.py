@@ -16,6 +16,7 @@ ID_NAMESPACE = uuid.UUID("7f8f0a39-3c55-4d4f-9a57-2c1f1a8d6b10")  # Tollway impo
 MAX_KEY_NAME = 128
 MAX_CHANNEL_NAME = 128
 MAX_GROUP_NAME = 64
+MAX_QUOTA_PER_UNIT = 10**15
 PLACEHOLDER_DOMAIN = "import.invalid"  # RFC 2606: can never be a real mailbox
 
 
@@ -31,6 +32,8 @@ class QuotaUnit:
         value = parse_decimal(text, field="QuotaPerUnit") if text and text.strip() else Decimal(default)
         if value <= 0:
             raise MoneyFormatError("QuotaPerUnit must be positive")
+        if value > MAX_QUOTA_PER_UNIT or value != value.quantize(Decimal("1e-9")):
+            raise MoneyFormatError(f"QuotaPerUnit {text!r} is out of range (at most 1e15, 9 decimals)")
         num, den = value.as_integer_ratio()
         return cls(num, den)
 
