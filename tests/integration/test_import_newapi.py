@@ -277,3 +277,85 @@ def test_cli_dry_run_then_import_then_nothing_new(db_url: str, tmp_path: Path) -
     assert cli.json("audit")["ok"] is True
     missing = cli.run("import", "one-api", "--from", str(tmp_path / "nope.db"), "--json")
     assert missing.returncode == 1 and "no SQLite file" in missing.stdout
+
+
+async def _call(app: TollwayApp, secret: str, model: str = "gpt-4o-mini") -> tuple[int, Any]:
+    """One chat completion through Tollway's data plane (the real ASGI app)."""
+    import orjson
+
+    body = orjson.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 20})
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/chat/completions",
+        "query_string": b"",
+        "headers": [(b"authorization", f"Bearer {secret}".encode()), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 5555),
+    }
+    sent = [False]
+    status: list[int] = []
+    chunks: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        if not sent[0]:
+            sent[0] = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+        else:
+            chunks.append(message.get("body", b""))
+
+    assert app.data_plane is not None
+    await asyncio.wait_for(app.data_plane(scope, receive, send), 20)
+    return status[0], orjson.loads(b"".join(chunks))
+
+
+async def test_imported_keys_call_through_the_gateway(rig: tuple[TollwayApp, AdminService, str, str]) -> None:
+    """A client keeps its key: the same ``sk-...`` calls an imported channel and is billed from
+    the imported balance; an exhausted key is refused with 402, an IP-restricted one with 403."""
+    from aiohttp import web
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from tollway.fake_upstream import FakeConfig, build_app
+    from tollway.migrate.reader import source_url
+
+    app, admin, source, _ = rig
+    runner = web.AppRunner(build_app(FakeConfig(chunks=2)))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        fake = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        writable = source_url(source).replace("?mode=ro&uri=true", "").replace("file:", "")
+        src = create_async_engine(writable)
+        async with src.begin() as conn:  # the operator's upstream, here the fake one
+            await conn.execute(text("UPDATE channels SET base_url = :u WHERE id = 100"), {"u": fake})
+            # alice's exhausted key, so only its cap (not her $10) can refuse the call
+            await conn.execute(text("UPDATE tokens SET user_id = 1, \"group\" = 'default' WHERE id = 13"))
+        await src.dispose()
+        done = report_json(await run_import(admin, source, Flavour.NEW_API))
+        assert done["failed"] == []
+        assert app.gateway is not None
+        await app.gateway.config.refresh(force=True)
+        alice = stable_id("new-api", "user", 1)
+
+        status, doc = await _call(app, "sk-" + KEY_LAPTOP)
+        assert status == 200, doc
+        after = await admin.balance(alice)
+        assert 10_000_000_000 - after["cash_nano"] > 0  # billed from the imported balance
+        [usage] = await admin.list_usage(alice)
+        assert usage["group"] == "default"
+
+        status, doc = await _call(app, "sk-" + KEY_EXHAUSTED)
+        assert status == 402, doc  # spend cap 0
+        assert "cap" in doc["error"]["message"], doc
+        status, doc = await _call(app, "sk-" + KEY_VIP)
+        assert status == 403, doc  # 127.0.0.1 is not in its allow list
+        assert (await run_audit(app.engine)).findings == []
+    finally:
+        await runner.cleanup()

@@ -39,9 +39,6 @@ Prices = Annotated[
         "--prices", help="import: set their prices where they differ (served models); report: compare."
     ),
 ]
-WithLogs = Annotated[
-    bool, typer.Option("--with-logs", help="Accepted for scripts; usage logs are counted, never imported.")
-]
 
 
 def _run(flavour_name: str, location: str, dry_run: bool, prices: PriceMode, json_out: bool) -> None:
@@ -71,7 +68,6 @@ def import_new_api(
     location: From,
     dry_run: DryRun = False,
     prices: Prices = PriceMode.import_,
-    with_logs: WithLogs = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Import a new-api (QuantumNous/new-api) database."""
@@ -83,7 +79,6 @@ def import_one_api(
     location: From,
     dry_run: DryRun = False,
     prices: Prices = PriceMode.import_,
-    with_logs: WithLogs = False,
     json_out: JsonFlag = False,
 ) -> None:
     """Import a one-api (songquanpeng/one-api) database."""
