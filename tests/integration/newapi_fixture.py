@@ -287,6 +287,21 @@ TOKENS: list[dict[str, Any]] = [
         allow_ips="",
         group="auto",
     ),
+    dict(
+        id=17,
+        user_id=1,
+        key="deleted" + "0" * 41,
+        name="gone",
+        status=1,
+        expired_time=-1,
+        remain_quota=0,
+        unlimited_quota=True,
+        model_limits_enabled=False,
+        model_limits="",
+        allow_ips="",
+        group="",
+        deleted_at=datetime(2024, 5, 6, 7, 8, 9),
+    ),
 ]
 
 CHANNELS: list[dict[str, Any]] = [
@@ -426,6 +441,8 @@ async def _fill(url: str, flavour: str) -> None:
                     row["models"] = limits if enabled else ""
                     row["subnet"] = row.pop("allow_ips").split("\n")[0]
                     row.pop("group")
+                    if row.pop("deleted_at", None) is not None:
+                        continue  # one-api deletes tokens for real
                 await conn.execute(_insert("tokens", row))
             for c in CHANNELS:
                 await conn.execute(_insert("channels", {**c, "created_time": NOW}))

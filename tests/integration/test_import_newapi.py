@@ -171,6 +171,7 @@ async def test_new_api_import_end_to_end(rig: tuple[TollwayApp, AdminService, st
     with pytest.raises(AuthenticationFailed):
         await gateway.authenticate(KEY_LAPTOP)  # without the sk- prefix: not the same secret
     assert _step(done, "key", 15)["action"] == "skip"  # its user was deleted
+    assert _step(done, "key", 17)["reason"] == "deleted in the source"
 
     # --- groups, channels, prices, codes --------------------------------------------------
     groups = {g["name"]: g for g in await admin.list_groups()}
@@ -227,6 +228,19 @@ async def test_new_api_import_end_to_end(rig: tuple[TollwayApp, AdminService, st
     again = report_json(await run_import(admin, source, Flavour.NEW_API))
     assert again["changes"] == 0 and again["failed"] == []
     assert await _counts(app.engine) == after
+
+    # an imported code redeems once, as the customer typed it on the old site
+    from tollway.payments.codes import CodeService
+    from tollway.payments.context import PaymentsContext
+
+    codes_service = CodeService(PaymentsContext(app.engine, app.box, app.settings), "test")
+    redeemed = await codes_service.redeem(carol, CODE_PROMO)
+    assert redeemed["kind"] == "cash" and redeemed["value"] == "2"
+    assert (await admin.balance(carol))["cash_nano"] == 2_000_002_000
+    with pytest.raises(Exception, match="already been redeemed"):
+        await codes_service.redeem(carol, CODE_PROMO)
+    [batch] = await codes_service.list_batches()
+    assert CODE_PROMO_2 in await codes_service.export_csv(batch["batch_id"])
     report = await run_audit(app.engine)
     assert report.findings == [], report.findings
 
@@ -235,7 +249,10 @@ async def test_one_api_import_rounds_down_and_reports_the_remainder(
     rig: tuple[TollwayApp, AdminService, str, str],
 ) -> None:
     app, admin, _, source = rig
+    await admin.create_account("erin@example.com")  # already a Tollway customer
     done = report_json(await run_import(admin, source, Flavour.ONE_API))
+    erin = await admin.get_account(stable_id("one-api", "user", 5))
+    assert erin["email"] == "one-api-user-5@import.invalid"  # never merged into another account
     assert done["failed"] == [] and done["quota_per_unit"] == "300000"
     alice = stable_id("one-api", "user", 1)
     # 5,000,000 / 300,000 credits = 16.666666666(6): rounded down once, the rest reported
