@@ -276,7 +276,7 @@ async def test_one_api_import_rounds_down_and_reports_the_remainder(
 def test_cli_dry_run_then_import_then_nothing_new(db_url: str, tmp_path: Path) -> None:
     from test_cli import Cli
 
-    src_dir = tmp_path / "src"
+    src_dir = tmp_path / "their data #1"  # a path a SQLite URI must escape
     src_dir.mkdir()
     source, _ = asyncio.run(fill_async("sqlite", "new-api", src_dir))
     cli = Cli(db_url, tmp_path / "data")
@@ -294,6 +294,11 @@ def test_cli_dry_run_then_import_then_nothing_new(db_url: str, tmp_path: Path) -
     assert cli.json("audit")["ok"] is True
     missing = cli.run("import", "one-api", "--from", str(tmp_path / "nope.db"), "--json")
     assert missing.returncode == 1 and "no SQLite file" in missing.stdout
+    pg = cli.run(
+        "import", "new-api", "--from", "postgresql://postgres@127.0.0.1:5432/tollway_no_such_db", "--json"
+    )
+    assert pg.returncode == 1 and "cannot read the source database" in pg.stdout, pg.stdout
+    assert sorted(p.name for p in src_dir.iterdir()) == ["new-api.db"]  # opened read-only: no -wal
 
 
 async def _call(app: TollwayApp, secret: str, model: str = "gpt-4o-mini") -> tuple[int, Any]:
@@ -339,7 +344,6 @@ async def test_imported_keys_call_through_the_gateway(rig: tuple[TollwayApp, Adm
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from tollway.fake_upstream import FakeConfig, build_app
-    from tollway.migrate.reader import source_url
 
     app, admin, source, _ = rig
     runner = web.AppRunner(build_app(FakeConfig(chunks=2)))
@@ -348,8 +352,8 @@ async def test_imported_keys_call_through_the_gateway(rig: tuple[TollwayApp, Adm
     await site.start()
     try:
         fake = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        writable = source_url(source).replace("?mode=ro&uri=true", "").replace("file:", "")
-        src = create_async_engine(writable)
+        writable = source.replace("postgresql://", "postgresql+asyncpg://")
+        src = create_async_engine(writable if "://" in writable else f"sqlite+aiosqlite:///{source}")
         async with src.begin() as conn:  # the operator's upstream, here the fake one
             await conn.execute(text("UPDATE channels SET base_url = :u WHERE id = 100"), {"u": fake})
             # alice's exhausted key, so only its cap (not her $10) can refuse the call

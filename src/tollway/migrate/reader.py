@@ -9,11 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import MetaData, Table, func, select, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tollway.errors import InvalidRequest
 from tollway.migrate.source_schema import TABLES, Flavour
@@ -108,23 +109,41 @@ class SourceData:
     missing_tables: list[str] = field(default_factory=list)
 
 
-def source_url(location: str) -> str:
-    """An async SQLAlchemy URL for ``location``: a database URL, or a path to a SQLite file."""
+def source_engine(location: str) -> AsyncEngine:
+    """An engine on ``location``: a database URL, or a path to a SQLite file (opened
+    read-only through a SQLite URI, so the path may hold spaces, ``#`` or ``?``)."""
+    sqlite_path = None
     if "://" not in location:
         path = Path(location).expanduser()
         if not path.is_file():
             raise InvalidRequest(f"no SQLite file at {location!r}", param="from")
-        return f"sqlite+aiosqlite:///file:{path.resolve()}?mode=ro&uri=true"
+        sqlite_path = str(path.resolve())
+    elif location.startswith(("sqlite:///", "sqlite+aiosqlite:///")):
+        sqlite_path = location.split(":///", 1)[1]
+    if sqlite_path is not None:
+        uri = f"file:{quote(sqlite_path)}?mode=ro"
+
+        def connect() -> Any:
+            import aiosqlite
+
+            return aiosqlite.connect(uri, uri=True)
+
+        return create_async_engine("sqlite+aiosqlite://", async_creator=connect)
+    url = location
     for prefix, driver in (
         ("postgres://", "postgresql+asyncpg://"),
         ("postgresql://", "postgresql+asyncpg://"),
         ("mysql://", "mysql+aiomysql://"),
     ):
         if location.startswith(prefix):
-            return driver + location[len(prefix) :]
-    if location.startswith("sqlite:///"):
-        return f"sqlite+aiosqlite:///file:{location[len('sqlite:///') :]}?mode=ro&uri=true"
-    return location
+            url = driver + location[len(prefix) :]
+    try:
+        return create_async_engine(url)
+    except (NoSuchModuleError, ArgumentError, ModuleNotFoundError) as exc:
+        backend = make_url(url).get_backend_name()
+        raise InvalidRequest(
+            f"cannot open a {backend} database: its driver is not installed ({exc})", param="from"
+        ) from exc
 
 
 def _text(row: Mapping[str, Any], name: str, default: str = "") -> str:
@@ -151,21 +170,15 @@ def _deleted(row: Mapping[str, Any]) -> bool:
 
 
 async def read_source(location: str, flavour: Flavour) -> SourceData:
-    url = source_url(location)
-    try:
-        engine = create_async_engine(url)
-    except (NoSuchModuleError, ArgumentError, ModuleNotFoundError) as exc:
-        backend = make_url(url).get_backend_name() if "://" in url else url
-        raise InvalidRequest(
-            f"cannot open a {backend} database: its driver is not installed ({exc})", param="from"
-        ) from exc
+    engine = source_engine(location)
     try:
         async with engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 await conn.execute(text("SET TRANSACTION READ ONLY"))
             return await _read(conn, flavour)
-    except OSError as exc:
-        raise InvalidRequest(f"cannot connect to the source database: {exc}", param="from") from exc
+    except (OSError, DBAPIError) as exc:
+        first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
+        raise InvalidRequest(f"cannot read the source database: {first}", param="from") from exc
     finally:
         await engine.dispose()
 
