@@ -213,6 +213,13 @@ async def test_new_api_import_end_to_end(rig: tuple[TollwayApp, AdminService, st
     assert set(differing) == {"gpt-4.1", "my-custom", "my-image", "claude-sonnet-4-5"}
     assert differing["gpt-4.1"]["theirs_usd"]["output"] == "12"
     assert differing["gpt-4.1"]["tollway_usd"]["output"] == "8"
+    assert differing["gpt-4.1"]["difference_usd"] == {
+        "input": "1",
+        "output": "4",
+        "cache_read": None,
+        "per_call": None,
+    }
+    assert differing["claude-sonnet-4-5"]["difference_usd"]["output"] == "-12"
 
     async with app.engine.connect() as conn:
         codes = list(

@@ -146,6 +146,7 @@ class PriceStep(Step):
             "model": p.model,
             "theirs_usd": p.theirs.usd(),
             "tollway_usd": p.tollway.usd() if p.tollway else None,
+            "difference_usd": p.difference_usd(),
             "differs": p.differs,
         }
 

@@ -51,6 +51,15 @@ class ModelPriceRow:
     notes: list[str] = field(default_factory=list)
     action: str = ""  # set | same | report-only | not-served
 
+    def difference_usd(self) -> dict[str, str | None]:
+        """Theirs minus Tollway's, per category both price (USD per MTok or per call)."""
+        out: dict[str, str | None] = {}
+        for name in ("input", "output", "cache_read", "per_call"):
+            theirs = getattr(self.theirs, name)
+            ours = getattr(self.tollway, name) if self.tollway is not None else None
+            out[name] = None if theirs is None or ours is None else nano_to_credits(theirs - ours)
+        return out
+
     @property
     def output_unknown(self) -> bool:
         """Their output price is a guess: the completion ratio was not stored."""

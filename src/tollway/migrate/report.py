@@ -82,7 +82,7 @@ def render_report(console: Console, doc: Json) -> None:
         console.print(f"  user {row['source_id']}: {escape(row['reason'])}")
     if doc["price_differences"]:
         prices = Table(title="prices that differ (USD per 1M tokens, or per call)", box=box.SIMPLE_HEAD)
-        for column in ("model", "theirs in/out", "tollway in/out", "action"):
+        for column in ("model", "theirs in/out", "tollway in/out", "difference", "action"):
             prices.add_column(column)
         for row in doc["price_differences"]:
             prices.add_row(
