@@ -1,5 +1,5 @@
 """The ``tollway`` command: ``serve``, ``admin ...``, ``migrate``, ``audit``, ``demo``,
-``fake-upstream``. Every command accepts ``--json`` and then prints one JSON document."""
+``fake-upstream``, ``import``. Every command accepts ``--json`` and then prints one JSON document."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from tollway.cli import admin, console_account_cmds, ops_cmds
+from tollway.cli.import_cmds import import_app
 from tollway.cli.options import JsonFlag
 from tollway.cli.output import record_renderer
 from tollway.cli.payments_cmds import payments_app
@@ -32,6 +33,7 @@ app.add_typer(admin.app, name="admin")
 app.add_typer(payments_app, name="payments")
 app.add_typer(usage_app, name="usage")
 app.add_typer(secret_key_app, name="secret-key")
+app.add_typer(import_app, name="import")
 ops_cmds.register(app)
 console_account_cmds.register(app)  # settings, outbox (and admin account totp-reset)
 

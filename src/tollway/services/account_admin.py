@@ -31,8 +31,17 @@ class AccountAdmin(ServiceBase):
     # --- accounts and keys ----------------------------------------------------------------
 
     async def create_account(
-        self, email: str, *, password: str | None = None, role: str = "customer"
+        self,
+        email: str,
+        *,
+        password: str | None = None,
+        role: str = "customer",
+        account_id: str | None = None,
+        status: str = "active",
+        reason: str = "",
     ) -> Json:
+        """Create an account. ``account_id`` (a UUID) is for importers that need a stable id
+        (a re-run finds the same account); normally a fresh one is drawn."""
         email = email.strip().lower()
         if "@" not in email or len(email) > 320:
             raise InvalidRequest(f"{email!r} is not an email address", param="email")
@@ -40,7 +49,17 @@ class AccountAdmin(ServiceBase):
             role_v = Role(role)
         except ValueError as exc:
             raise InvalidRequest("role must be customer, support or admin", param="role") from exc
-        account_id = str(uuid.uuid4())
+        try:
+            status_v = AccountStatus(status)
+        except ValueError as exc:
+            raise InvalidRequest("status must be active or suspended", param="status") from exc
+        if account_id is None:
+            account_id = str(uuid.uuid4())
+        else:
+            try:
+                account_id = str(uuid.UUID(account_id))
+            except ValueError as exc:
+                raise InvalidRequest("account id must be a UUID", param="account_id") from exc
         now = repo.utcnow()
         # argon2 takes tens of milliseconds: keep it off the event loop.
         password_hash = await asyncio.to_thread(hash_password, password) if password else None
@@ -52,7 +71,7 @@ class AccountAdmin(ServiceBase):
                         email=email,
                         password_hash=password_hash,
                         role=role_v.value,
-                        status=AccountStatus.ACTIVE.value,
+                        status=status_v.value,
                         created_at=now,
                     )
                 )
@@ -67,7 +86,8 @@ class AccountAdmin(ServiceBase):
                     actor=self.actor,
                     action="account.create",
                     target=f"account:{account_id}",
-                    after={"email": email, "role": role_v.value},
+                    reason=reason,
+                    after={"email": email, "role": role_v.value, "status": status_v.value},
                 )
         except IntegrityError as exc:
             raise Conflict(f"an account with email {email!r} already exists", param="email") from exc
@@ -75,7 +95,7 @@ class AccountAdmin(ServiceBase):
             "id": account_id,
             "email": email,
             "role": role_v.value,
-            "status": "active",
+            "status": status_v.value,
             "created_at": now.isoformat(),
         }
 

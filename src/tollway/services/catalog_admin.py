@@ -218,7 +218,10 @@ class CatalogAdmin(ServiceBase):
         first_byte_timeout: float | None = None,
         idle_timeout: float | None = None,
         reason: str = "",
+        channel_id: str | None = None,
     ) -> Json:
+        """Create or update a channel by name. ``channel_id`` (on create) is for importers that
+        need a stable id, so a re-run finds the channel it made."""
         values: Json = {}
         timeouts = {
             k: v
@@ -296,7 +299,11 @@ class CatalogAdmin(ServiceBase):
                 values.setdefault("status", "enabled")
                 await conn.execute(
                     channels.insert().values(
-                        id=str(uuid.uuid4()), name=name, created_at=now, updated_at=now, **values
+                        id=channel_id or str(uuid.uuid4()),
+                        name=name,
+                        created_at=now,
+                        updated_at=now,
+                        **values,
                     )
                 )
             else:

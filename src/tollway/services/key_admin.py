@@ -32,7 +32,14 @@ class KeyAdmin(ServiceBase):
         rpm: int | None = None,
         tpm: int | None = None,
         concurrency: int | None = None,
+        secret: str | None = None,
+        key_id: str | None = None,
+        status: str = KeyStatus.ENABLED.value,
+        reason: str = "",
     ) -> Json:
+        """Create a key; its secret is returned once. ``secret`` and ``key_id`` are for
+        importers: a key moved in from another gateway keeps the secret its clients send (only
+        its hash is stored), and a stable id lets a re-run find it."""
         try:
             cap = None if spend_cap is None else credits_to_nano(spend_cap, field="spend_cap")
             nets = [str(n) for n in parse_networks(split_list(ip_allow))]
@@ -42,8 +49,17 @@ class KeyAdmin(ServiceBase):
             ) from exc
         if cap is not None and cap < 0:
             raise InvalidRequest("spend cap must not be negative", param="spend_cap")
-        secret = new_secret()
-        key_id = str(uuid.uuid4())
+        try:
+            status_v = KeyStatus(status)
+        except ValueError as exc:
+            raise InvalidRequest("status must be enabled or disabled", param="status") from exc
+        if status_v not in (KeyStatus.ENABLED, KeyStatus.DISABLED):
+            raise InvalidRequest("a new key is enabled or disabled", param="status")
+        if secret is None:
+            secret = new_secret()
+        elif len(secret) < 16:
+            raise InvalidRequest("a key secret is at least 16 characters", param="secret")
+        key_id = key_id or str(uuid.uuid4())
         now = repo.utcnow()
         async with self.engine.begin() as conn:
             await require_account(conn, account_id)
@@ -57,7 +73,7 @@ class KeyAdmin(ServiceBase):
                     key_hash=hash_secret(secret),
                     prefix=display_prefix(secret),
                     group_name=group,
-                    status=KeyStatus.ENABLED.value,
+                    status=status_v.value,
                     expires_at=expires,
                     spend_cap_nano=cap,
                     models=repo.dumps(sorted(split_list(models))),
@@ -73,7 +89,8 @@ class KeyAdmin(ServiceBase):
                 actor=self.actor,
                 action="key.create",
                 target=f"key:{key_id}",
-                after={"account_id": account_id, "name": name, "group": group},
+                reason=reason,
+                after={"account_id": account_id, "name": name, "group": group, "status": status_v.value},
             )
         out = await self.get_key(key_id)
         out["secret"] = secret

@@ -1,0 +1,1 @@
+"""Moving in from other gateways: ``tollway import new-api|one-api`` (docs/migrate.md)."""
