@@ -54,6 +54,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--latency-seconds", type=int, default=10, help="one-connection window (s)")
     p.add_argument("--warmup-seconds", type=int, default=3)
     p.add_argument("--targets", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
+    p.add_argument(
+        "--pg-synchronous-commit",
+        choices=("on", "off"),
+        default="on",
+        help="the bench databases' synchronous_commit (off: a diagnosis of commit waits, not a setting "
+        "Tollway recommends)",
+    )
     p.add_argument("--profile-seconds", type=int, default=10, help="py-spy per Tollway target; 0 = none")
     p.add_argument("--results", default=str(BENCH / "RESULTS.md"))
     return p.parse_args()
@@ -141,6 +148,8 @@ class ScaleOut:
         if name != "tollway":
             db = f"bench_{self.stamp.lower()}_{name.replace('-', '_')}"
             asyncio.run(_pg(f'CREATE DATABASE "{db}"'))
+            if self.args.pg_synchronous_commit == "off":
+                asyncio.run(_pg(f'ALTER DATABASE "{db}" SET synchronous_commit = off'))
             prefix = f"bench:{self.stamp}:{name}:{uuid.uuid4().hex[:6]}:"
             env |= {
                 "TOLLWAY_DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0] + f"/{db}",

@@ -49,7 +49,8 @@ def section(results: dict[str, Any]) -> list[str]:
         f"- Same request and fake upstream as above; wrk {cfg.get('connections')} connections, 2 threads, "
         f"{cfg.get('seconds')} s per throughput run, {cfg.get('latency_seconds')} s per one-connection run, "
         f"{cfg.get('runs')} runs of each in rotating order; medians. Billing on for every Tollway target "
-        "(holds, settlement, usage records); the Redis-backed targets admit through the Redis scripts.",
+        "(holds, settlement, usage records); the Redis-backed targets admit through the Redis scripts. "
+        f"PostgreSQL `synchronous_commit` = {cfg.get('pg_synchronous_commit', 'on')}.",
         "- Everything (wrk, the fake upstream, PostgreSQL, Redis, the gateway) shares the 2 cores: the "
         "ratios inside this run are what it is for.",
         "",
