@@ -21,7 +21,7 @@ async def test_concurrent_migrations_on_a_fresh_database(db_url: str) -> None:
         async with engines[0].connect() as conn:
             version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
             columns = await conn.run_sync(lambda c: {col["name"] for col in inspect(c).get_columns("groups")})
-        assert version == "0010" and "sticky" in columns
+        assert version == "0011" and "sticky" in columns
     finally:
         for e in engines:
             await e.dispose()

@@ -18,7 +18,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 import redis.exceptions
-from sqlalchemy import and_, func, select
+from sqlalchemy import Select, and_, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tollway.cluster import lua
@@ -28,7 +28,13 @@ from tollway.errors import ServiceUnavailable
 from tollway.ledger.chart import CUSTOMER_KINDS, AccountKind, TransferKind
 from tollway.limits.specs import LimitSpec, limited, too_big
 from tollway.store import ledger_repo
-from tollway.store.tables import ledger_accounts, ledger_transfers, usage_records
+from tollway.store.tables import (
+    CONTROL_TRANSFERS,
+    ledger_accounts,
+    ledger_entries,
+    ledger_transfers,
+    usage_records,
+)
 
 log = logging.getLogger("tollway.cluster")
 
@@ -397,28 +403,11 @@ class SharedWallets:
         grants and expiries, refunds) to the wallets Redis knows; each once (a marker per
         transfer). Usage is spent by the scripts themselves."""
         since = datetime.now(UTC) - self.lookback
-        la, lt = ledger_accounts, ledger_transfers
-        from tollway.store.tables import ledger_entries as le
-
         async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(
-                        lt.c.idempotency_key,
-                        la.c.owner_id,
-                        la.c.id,
-                        la.c.kind,
-                        la.c.expires_at,
-                        le.c.amount_nano,
-                    )
-                    .select_from(
-                        lt.join(le, le.c.transfer_id == lt.c.id).join(la, la.c.id == le.c.ledger_account_id)
-                    )
-                    .where(and_(lt.c.created_at > since, lt.c.kind != TransferKind.USAGE.value))
-                    .where(la.c.kind.in_(CUSTOMER_KINDS))
-                    .order_by(lt.c.id)
-                )
-            ).all()
+            ids = [int(r.id) for r in await conn.execute(control_transfers_since(since))]
+            if not ids:  # the usual answer, from a small index
+                return 0
+            rows = (await conn.execute(customer_legs_of(ids))).all()
         grouped: dict[tuple[str, str], list[Any]] = {}
         for r in rows:
             legs = grouped.setdefault((str(r.idempotency_key), str(r.owner_id)), [])
@@ -435,3 +424,22 @@ class SharedWallets:
             res = await self._run("apply", keys, [self.epoch, self.marker_ttl_ms, len(legs) // 4, *legs])
             applied += int(res) == 1
         return applied
+
+
+def control_transfers_since(since: datetime) -> Select[Any]:
+    """The control-plane transfers (not usage) posted after ``since``. Its predicate is the
+    literal one of ix_ledger_transfers_control_created: without that index this scanned every
+    settlement ever made, on every node at every refresh."""
+    lt = ledger_transfers
+    return select(lt.c.id).where(and_(lt.c.created_at > since, text(f"ledger_transfers.{CONTROL_TRANSFERS}")))
+
+
+def customer_legs_of(transfer_ids: list[int]) -> Select[Any]:
+    """The customer legs (cash and vouchers) of these transfers, in posting order."""
+    la, lt, le = ledger_accounts, ledger_transfers, ledger_entries
+    return (
+        select(lt.c.idempotency_key, la.c.owner_id, la.c.id, la.c.kind, la.c.expires_at, le.c.amount_nano)
+        .select_from(lt.join(le, le.c.transfer_id == lt.c.id).join(la, la.c.id == le.c.ledger_account_id))
+        .where(lt.c.id.in_(transfer_ids), la.c.kind.in_(CUSTOMER_KINDS))
+        .order_by(lt.c.id)
+    )
