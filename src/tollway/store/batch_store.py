@@ -64,8 +64,6 @@ class SqlAlchemyBatchStore:
             async with self._engine.begin() as conn:
                 if batch.hold_inserts:
                     await conn.execute(holds.insert(), batch.hold_inserts)
-                if batch.transfers:
-                    await ledger_repo.post_transfers(conn, batch.transfers, check_existing=False)
                 if batch.hold_updates:
                     await conn.execute(
                         update(holds)
@@ -80,6 +78,12 @@ class SqlAlchemyBatchStore:
                     )
                 if batch.usage_rows:
                     await conn.execute(usage_records.insert(), batch.usage_rows)
+                # Last, just before the commit: the transfers end by updating cached balances,
+                # and the platform's revenue account is in every batch of every node. Its row
+                # lock is held from that UPDATE to the end of the commit (the WAL fsync), so
+                # nothing else may run in between; the rows above contend with no one.
+                if batch.transfers:
+                    await ledger_repo.post_transfers(conn, batch.transfers, check_existing=False)
         except IntegrityError as exc:
             raise BatchRefused(str(exc.orig)) from exc
 
