@@ -496,16 +496,10 @@ class TollwayApp:
         """Pick up transfers posted by the CLI, the API or other processes (not our own usage)."""
         assert self.gateway is not None
         async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(ledger_transfers.c.id, ledger_transfers.c.owner_id, ledger_transfers.c.kind)
-                    .where(ledger_transfers.c.id > self._ledger_hwm)
-                    .order_by(ledger_transfers.c.id)
-                )
-            ).all()
+            rows = (await conn.execute(ledger_repo.control_transfers_after(self._ledger_hwm))).all()
         if rows:
             self._ledger_hwm = int(rows[-1].id)
-        owners = {str(r.owner_id) for r in rows if r.owner_id and r.kind != chart.TransferKind.USAGE.value}
+        owners = {str(r.owner_id) for r in rows if r.owner_id}
         await self.gateway.biller.wallets.reload(owners)
 
     async def _sweep_loop(self) -> None:

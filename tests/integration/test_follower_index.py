@@ -1,19 +1,29 @@
-"""The shared-admission follower's query reads the partial index of control-plane transfers,
-not the whole ledger (which holds every settlement ever made)."""
+"""The two reads of recent control-plane transfers every node makes at every refresh (the
+shared-admission follower, the wallet reload) go through their small partial indexes, not the
+whole ledger (which holds every settlement ever made)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tollway.cluster.shared_wallets import control_transfers_since
+from tollway.store.ledger_repo import control_transfers_after, control_transfers_since
 
-INDEX = "ix_ledger_transfers_control_created"
+QUERIES = {
+    "ix_ledger_transfers_control_created": lambda: control_transfers_since(
+        datetime.now(UTC) - timedelta(seconds=120)
+    ),
+    "ix_ledger_transfers_control_id": lambda: control_transfers_after(12345),
+}
 
 
-async def test_the_follower_query_uses_the_control_transfers_index(engine: AsyncEngine) -> None:
-    query = control_transfers_since(datetime.now(UTC) - timedelta(seconds=120))
+@pytest.mark.parametrize("index", sorted(QUERIES))
+async def test_the_control_transfer_reads_use_their_partial_index(engine: AsyncEngine, index: str) -> None:
+    query: Select[Any] = QUERIES[index]()
     async with engine.connect() as conn:
         compiled = query.compile(conn.sync_connection, compile_kwargs={"literal_binds": True})  # type: ignore[arg-type]
         if conn.dialect.name == "postgresql":
@@ -23,4 +33,4 @@ async def test_the_follower_query_uses_the_control_transfers_index(engine: Async
         else:
             rows = (await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")).all()
             plan = "\n".join(str(r[-1]) for r in rows)
-    assert INDEX in plan, plan
+    assert index in plan, plan

@@ -18,7 +18,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 import redis.exceptions
-from sqlalchemy import Select, and_, func, select, text
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tollway.cluster import lua
@@ -29,7 +29,6 @@ from tollway.ledger.chart import CUSTOMER_KINDS, AccountKind, TransferKind
 from tollway.limits.specs import LimitSpec, limited, too_big
 from tollway.store import ledger_repo
 from tollway.store.tables import (
-    CONTROL_TRANSFERS,
     ledger_accounts,
     ledger_entries,
     ledger_transfers,
@@ -404,7 +403,7 @@ class SharedWallets:
         transfer). Usage is spent by the scripts themselves."""
         since = datetime.now(UTC) - self.lookback
         async with self.engine.connect() as conn:
-            ids = [int(r.id) for r in await conn.execute(control_transfers_since(since))]
+            ids = [int(r.id) for r in await conn.execute(ledger_repo.control_transfers_since(since))]
             if not ids:  # the usual answer, from a small index
                 return 0
             rows = (await conn.execute(customer_legs_of(ids))).all()
@@ -424,14 +423,6 @@ class SharedWallets:
             res = await self._run("apply", keys, [self.epoch, self.marker_ttl_ms, len(legs) // 4, *legs])
             applied += int(res) == 1
         return applied
-
-
-def control_transfers_since(since: datetime) -> Select[Any]:
-    """The control-plane transfers (not usage) posted after ``since``. Its predicate is the
-    literal one of ix_ledger_transfers_control_created: without that index this scanned every
-    settlement ever made, on every node at every refresh."""
-    lt = ledger_transfers
-    return select(lt.c.id).where(and_(lt.c.created_at > since, text(f"ledger_transfers.{CONTROL_TRANSFERS}")))
 
 
 def customer_legs_of(transfer_ids: list[int]) -> Select[Any]:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Select, and_, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,6 +17,7 @@ from tollway.ledger.chart import PLATFORM_ACCOUNTS, AccountKind, TransferKind, c
 from tollway.ledger.transfer import Transfer
 from tollway.ledger.wallet import Pot, Wallet
 from tollway.store import changes
+from tollway.store.tables import CONTROL_TRANSFERS
 from tollway.store.tables import ledger_accounts as la
 from tollway.store.tables import ledger_entries as le
 from tollway.store.tables import ledger_transfers as lt
@@ -154,3 +156,21 @@ async def load_wallet(conn: AsyncConnection, owner_id: str) -> Wallet:
         elif row.kind == AccountKind.CUSTOMER_VOUCHER.value:
             vouchers.append(Pot(int(row.id), str(row.code), int(row.balance_nano), row.expires_at))
     return Wallet(owner_id=owner_id, cash=cash, vouchers=vouchers)
+
+
+def control_transfers_since(since: datetime) -> Select[Any]:
+    """The control-plane transfers (credits, top-ups, grants, refunds: not usage) posted after
+    ``since``. The predicate is spelled as the literal one of ix_ledger_transfers_control_created
+    so the planner can use that small partial index: a plain ``kind != :param`` scanned every
+    settlement ever made, on every node at every refresh."""
+    return select(lt.c.id).where(and_(lt.c.created_at > since, text(f"ledger_transfers.{CONTROL_TRANSFERS}")))
+
+
+def control_transfers_after(transfer_id: int) -> Select[Any]:
+    """The control-plane transfers after ``transfer_id`` with their owners, in order (through
+    ix_ledger_transfers_control_id: the other nodes' settlements are not read)."""
+    return (
+        select(lt.c.id, lt.c.owner_id)
+        .where(lt.c.id > transfer_id, text(f"ledger_transfers.{CONTROL_TRANSFERS}"))
+        .order_by(lt.c.id)
+    )

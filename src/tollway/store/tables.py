@@ -188,6 +188,13 @@ ledger_transfers = Table(
         postgresql_where=text(CONTROL_TRANSFERS),
         sqlite_where=text(CONTROL_TRANSFERS),
     ),
+    # ... and each node's refresh reads the ones posted since the last it saw (app.py)
+    Index(
+        "ix_ledger_transfers_control_id",
+        "id",
+        postgresql_where=text(CONTROL_TRANSFERS),
+        sqlite_where=text(CONTROL_TRANSFERS),
+    ),
 )
 
 ledger_entries = Table(

@@ -1,8 +1,9 @@
-"""A partial index on the recent control-plane transfers (kind <> 'usage') by created_at
+"""Partial indexes of the control-plane transfers (kind <> 'usage'), by created_at and by id
 
-The shared-admission follower (cluster/shared_wallets.py) reads them on every node every
-refresh; without an index that was a scan of the whole ledger, every settlement included.
-The index holds only credits, top-ups, vouchers and refunds, so it stays small.
+The shared-admission follower (cluster/shared_wallets.py) reads the recent ones on every node
+every refresh, and each node's refresh (app.py) the ones since the last it saw; without these
+the first scanned the whole ledger and the second read every other node's settlements. They
+hold only credits, top-ups, vouchers and refunds, so they stay small.
 
 Revision ID: 0011
 Revises: 0010
@@ -22,15 +23,20 @@ depends_on = None
 PREDICATE = "kind <> 'usage'"  # tables.CONTROL_TRANSFERS, frozen here as migrations are
 
 
+INDEXES = {"ix_ledger_transfers_control_created": "created_at", "ix_ledger_transfers_control_id": "id"}
+
+
 def upgrade() -> None:
-    op.create_index(
-        "ix_ledger_transfers_control_created",
-        "ledger_transfers",
-        ["created_at"],
-        postgresql_where=sa.text(PREDICATE),
-        sqlite_where=sa.text(PREDICATE),
-    )
+    for name, column in INDEXES.items():
+        op.create_index(
+            name,
+            "ledger_transfers",
+            [column],
+            postgresql_where=sa.text(PREDICATE),
+            sqlite_where=sa.text(PREDICATE),
+        )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_ledger_transfers_control_created", table_name="ledger_transfers")
+    for name in INDEXES:
+        op.drop_index(name, table_name="ledger_transfers")
