@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tollway.errors import AuthenticationFailed, TollwayError
@@ -25,6 +26,36 @@ HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    param: str | None
+
+
+class ErrorEnvelope(BaseModel):
+    """The body of every control-plane error (documented in the OpenAPI for each status below)."""
+
+    error: ErrorDetail
+
+
+DOCUMENTED_ERRORS = {
+    400: "Malformed or refused request; `param` names the field",
+    401: "Missing, invalid or expired bearer token",
+    403: "Authenticated, but not allowed (role, suspended account, two-factor required)",
+    404: "No such resource, or not yours",
+    409: "Conflicts with the resource's state",
+    422: "Request validation failed; `param` names the field",
+    429: "Too many attempts (sign-in throttle); see Retry-After",
+}
+
+
+def error_responses() -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for the control app: the error envelope, not FastAPI's ``{"detail"}``."""
+    return {
+        status: {"model": ErrorEnvelope, "description": text} for status, text in DOCUMENTED_ERRORS.items()
+    }
 
 
 def request_id_of(request: Request) -> str | None:

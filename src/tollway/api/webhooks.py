@@ -15,6 +15,7 @@ from tollway.payments.context import PaymentsContext
 from tollway.payments.errors import NotificationRefused
 from tollway.payments.notify import NotifyService
 from tollway.payments.provider import IncomingRequest
+from tollway.payments.views import public_order
 
 Json = dict[str, Any]
 FORM = "application/x-www-form-urlencoded"
@@ -65,7 +66,8 @@ def webhooks_router(ctx: PaymentsContext) -> APIRouter:
     async def return_page(order_number: str, request: Request) -> Response:
         order = await notify.confirm(order_number, source="return")
         if "application/json" in request.headers.get("accept", ""):
-            return JSONResponse(order)
+            # No session here: only what the order number tells its holder (not the account).
+            return JSONResponse(public_order(order))
         # The customer's page is the console's (translated, styled); it needs no session.
         cancelled = "?cancelled=1" if request.query_params.get("cancelled") == "1" else ""
         target = f"/console/payment/{quote(order['order_number'])}{cancelled}"
