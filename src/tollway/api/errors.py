@@ -12,7 +12,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tollway.errors import AuthenticationFailed, TollwayError
@@ -28,17 +27,24 @@ HTTP_CODES = {
 }
 
 
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-    param: str | None
-
-
-class ErrorEnvelope(BaseModel):
-    """The body of every control-plane error (documented in the OpenAPI for each status below)."""
-
-    error: ErrorDetail
-
+# The body of every control-plane error, as documented in the OpenAPI for each status below.
+# Inline (not a model) so that it is documented as JSON even on routes whose success is not
+# (a CSV export): FastAPI files a model's schema under the route's own media type.
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "param"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string", "description": "Ends with the request id."},
+                "param": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            },
+        }
+    },
+}
 
 DOCUMENTED_ERRORS = {
     400: "Malformed or refused request; `param` names the field",
@@ -54,7 +60,8 @@ DOCUMENTED_ERRORS = {
 def error_responses() -> dict[int | str, dict[str, Any]]:
     """``responses=`` for the control app: the error envelope, not FastAPI's ``{"detail"}``."""
     return {
-        status: {"model": ErrorEnvelope, "description": text} for status, text in DOCUMENTED_ERRORS.items()
+        status: {"description": text, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+        for status, text in DOCUMENTED_ERRORS.items()
     }
 
 
