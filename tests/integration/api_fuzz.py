@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -116,8 +117,11 @@ def fuzz(
     base_url: str,
     skip: Callable[[str], bool] = lambda label: False,
     examples: int = EXAMPLES,
+    known: dict[str, str] | None = None,
 ) -> FuzzReport:
-    """Every operation of ``doc`` (but those ``skip`` names), positive and negative data."""
+    """Every operation of ``doc`` (but those ``skip`` names), positive and negative data; and
+    where every path parameter has a ``known`` value (real ids), positive data once more with
+    those, so that bodies and queries are fuzzed against resources that exist."""
     schema = schemathesis.openapi.from_dict(doc)
     report = FuzzReport()
     for result in schema.get_all_operations():
@@ -127,6 +131,10 @@ def fuzz(
         report.operations.add(op.label)
         for mode in MODES:
             _fuzz_operation(op, mode, send, auth, base_url, examples, report)
+        names = re.findall(r"{(\w+)}", op.path)
+        if known and names and all(n in known for n in names):
+            fixed = {n: known[n] for n in names}
+            _fuzz_operation(op, GenerationMode.POSITIVE, send, auth, base_url, examples, report, fixed)
     return report
 
 
@@ -138,6 +146,7 @@ def _fuzz_operation(
     base_url: str,
     examples: int,
     report: FuzzReport,
+    path_parameters: dict[str, str] | None = None,
 ) -> None:
     sent = 0
 
@@ -150,7 +159,7 @@ def _fuzz_operation(
         suppress_health_check=list(HealthCheck),
         report_multiple_bugs=False,
     )
-    @given(case=op.as_strategy(generation_mode=mode))
+    @given(case=op.as_strategy(generation_mode=mode, path_parameters=path_parameters))
     def run(case: Any) -> None:
         nonlocal sent
         try:
