@@ -260,10 +260,32 @@ def console_targets(control_app: Any, owned: Owned) -> Iterator[Target | tuple[s
                 yield Target("console", method, template, url, body, ctype, role, action)
 
 
+def console_query_targets(owned: Owned) -> Iterator[Target]:
+    """The console pages that read an id from the query string (their handlers parse it by
+    hand, so the route table cannot tell): the usage filters on one's own pages must show
+    nothing of B's (``filter``: a 200 is right, B's data in it is a leak); the staff search and
+    audit log are staff pages."""
+    filters = {"key": owned.key_id, "trace": owned.trace_id}
+    for path in ("/console/usage", "/console/usage.csv"):
+        for name, value in filters.items():
+            yield Target(
+                "console", "GET", path + "?" + name, f"{path}?{urlencode({name: value})}", b"", "", "filter"
+            )
+    yield Target("console", "GET", "/console/?key", f"/console/?{urlencode(filters)}", b"", "", "filter")
+    for q in (owned.account_id, owned.email, owned.order_number, owned.trace_id):
+        yield Target(
+            "console", "GET", "/console/staff?q", f"/console/staff?{urlencode({'q': q})}", b"", "", "staff"
+        )
+    target = urlencode({"target": f"account:{owned.account_id}"})
+    yield Target(
+        "console", "GET", "/console/staff/audit?target", f"/console/staff/audit?{target}", b"", "", "staff"
+    )
+
+
 def denied(role: str, who_role: str) -> bool:
     """Whether a principal of ``who_role`` must be refused a route needing ``role`` for another
     account's resource (``token`` is the admin token, ``key`` an API key)."""
-    if role == "session":
+    if role in ("session", "filter"):
         return True  # an account's own routes: nobody but the owner
     if role == "staff":
         return who_role in ("customer", "key")

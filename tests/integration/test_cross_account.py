@@ -23,6 +23,7 @@ from cross_account import (
     Target,
     api_roles,
     api_targets,
+    console_query_targets,
     console_targets,
     denied,
     snapshot,
@@ -35,6 +36,7 @@ from tollway.relay.app import POST_ROUTES
 
 ANONYMOUS = Who("anonymous", "anonymous")
 PUBLIC_ANSWERS = frozenset({200, 303, 400, 404})
+OWN_PAGE = frozenset({200})  # one's own page, filtered by another account's id: empty, not refused
 
 
 async def send(w: World, who: Who, t: Target) -> tuple[httpx2.Response, Attempt]:
@@ -71,7 +73,7 @@ async def sweep(w: World) -> tuple[SweepReport, list[Target]]:
             report.skipped[t[0]] = t[1]
         else:
             console.append(t)
-    targets = [t for t in api if isinstance(t, Target)] + console
+    targets = [t for t in api if isinstance(t, Target)] + console + list(console_query_targets(w.owned))
     markers = w.owned.markers()
     await w.rig.app.write_holds()
     before = await snapshot(w.rig.app.engine)
@@ -82,7 +84,7 @@ async def sweep(w: World) -> tuple[SweepReport, list[Target]]:
                 continue
             _, attempt = await send(w, who, t)
             after = await snapshot(w.rig.app.engine)
-            allowed = PUBLIC_ANSWERS if t.role == "public" else DENIED
+            allowed = {"public": PUBLIC_ANSWERS, "filter": OWN_PAGE}.get(t.role, DENIED)
             report.record(judge(attempt, markers, allowed=allowed), changed_tables(before, after))
             before = after
     return report, targets
@@ -92,13 +94,14 @@ async def positive_control(w: World, targets: list[Target]) -> int:
     """The GET routes swept, as someone who may: 200, with B's data in the answer."""
     shown = 0
     for t in targets:
-        if t.method != "GET" or t.role == "public":
+        if t.method != "GET" or t.role in ("public", "filter"):
             continue
         owner = t.role == "session"
         who = (w.b if owner else w.token) if t.surface == "api" else (w.b if owner else w.admin)
         r, attempt = await send(w, who, t)
-        assert r.status_code == 200, (who.name, t.url, r.status_code, r.text[:300])
-        found = leaked(attempt.body, "", w.owned.markers())
+        shows = r.headers.get("location", "") if r.status_code == 303 else attempt.body  # search
+        assert r.status_code in (200, 303), (who.name, t.url, r.status_code, r.text[:300])
+        found = leaked(shows, "", w.owned.markers())
         assert found, (who.name, t.url, "B's data is not in the answer: the sweep tried a dead id")
         shown += 1
     return shown
