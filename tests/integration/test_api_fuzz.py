@@ -13,7 +13,7 @@ import asyncio
 from pathlib import Path
 
 from api_fuzz import FuzzReport, fuzz, loop_sender
-from sweep_world import BASE, Who, World, sweep_world
+from sweep_world import BASE, CSRF, Who, World, sweep_world
 
 
 async def run_fuzz(w: World, who: Who, *, skip: frozenset[str] = frozenset()) -> FuzzReport:
@@ -61,3 +61,28 @@ async def test_fuzz_control_api_with_a_customer_session(tmp_path: Path) -> None:
         report = await run_fuzz(w, w.a, skip=frozenset({"POST /api/auth/logout"}))
         assert_clean(report)
         assert (await w.call(w.a, "GET", "/api/me")).status_code == 200  # still signed in
+
+
+async def test_dates_past_the_calendar_are_refused_not_a_500(tmp_path: Path) -> None:
+    """Regressions of the fuzzing's one 5xx (an expiry that overflows when turned into UTC), and
+    of the same arithmetic on the console's usage filter and voucher form."""
+    async with sweep_world(tmp_path) as w:
+
+        def console(who: Who) -> dict[str, str]:
+            cookies = "; ".join(f"{k}={v}" for k, v in who.console_cookies().items())
+            return {"cookie": cookies, "content-type": "application/x-www-form-urlencoded"}
+
+        r = await w.client.get("/console/usage?until=9999-12-31", headers=console(w.a))
+        assert r.status_code == 200, r.text[:300]  # the day after 9999-12-31 does not exist
+
+        grants = f"/api/admin/accounts/{w.a.account_id}/vouchers"
+        before = len((await w.ok(w.token, "GET", grants))["vouchers"])
+        form = f"csrf={CSRF}&amount=1&reason=x&days=99999999999"
+        page = f"/console/staff/accounts/{w.a.account_id}/voucher"
+        r = await w.client.post(page, content=form, headers=console(w.support))
+        assert r.status_code == 200 and 'class="error"' in r.text, r.text[:300]
+        assert len((await w.ok(w.token, "GET", grants))["vouchers"]) == before  # nothing granted
+
+        grant = {"amount": "1", "expires": "0001-01-01T00:00:00+01:01", "reason": "0"}
+        r = await w.call(w.token, "POST", f"/api/admin/accounts/{w.owned.account_id}/vouchers", json=grant)
+        assert r.status_code == 422 and r.json()["error"]["param"] == "expires", r.text
