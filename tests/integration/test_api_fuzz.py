@@ -42,6 +42,8 @@ async def run_fuzz(w: World, who: Who, *, skip: frozenset[str] = frozenset()) ->
 
 def assert_clean(report: FuzzReport) -> None:
     assert report.requests >= 5 * len(report.operations), report.summary()
+    # Only operations without any input may lack negative data; anything else is an error.
+    assert all(g.endswith("(negative): Unsatisfiable") for g in report.not_generated), report.not_generated
     distinct = report.distinct()
     assert not distinct, f"{report.summary()}:\n" + "\n".join(str(f) for f in distinct)
 
