@@ -13,7 +13,7 @@ from tollway.api.admin_accounts import accounts_router
 from tollway.api.admin_catalog import catalog_router
 from tollway.api.auth import Authenticator
 from tollway.api.deps import ControlDeps
-from tollway.api.errors import install_error_handlers
+from tollway.api.errors import error_responses, install_error_handlers
 from tollway.api.me_routes import auth_router, me_router
 from tollway.api.middleware import RequestIdMiddleware
 from tollway.api.payments_routes import payment_routers
@@ -35,6 +35,7 @@ def build_control_app(deps: ControlDeps) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
+        responses=error_responses(),
     )
     app.state.deps = deps
     auth = Authenticator(deps)

@@ -27,6 +27,44 @@ HTTP_CODES = {
 }
 
 
+# The body of every control-plane error, as documented in the OpenAPI for each status below.
+# Inline (not a model) so that it is documented as JSON even on routes whose success is not
+# (a CSV export): FastAPI files a model's schema under the route's own media type.
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "param"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string", "description": "Ends with the request id."},
+                "param": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            },
+        }
+    },
+}
+
+DOCUMENTED_ERRORS = {
+    400: "Malformed or refused request; `param` names the field",
+    401: "Missing, invalid or expired bearer token",
+    403: "Authenticated, but not allowed (role, suspended account, two-factor required)",
+    404: "No such resource, or not yours",
+    409: "Conflicts with the resource's state",
+    422: "Request validation failed; `param` names the field",
+    429: "Too many attempts (sign-in throttle); see Retry-After",
+}
+
+
+def error_responses() -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for the control app: the error envelope, not FastAPI's ``{"detail"}``."""
+    return {
+        status: {"description": text, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+        for status, text in DOCUMENTED_ERRORS.items()
+    }
+
+
 def request_id_of(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 

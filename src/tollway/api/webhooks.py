@@ -15,9 +15,17 @@ from tollway.payments.context import PaymentsContext
 from tollway.payments.errors import NotificationRefused
 from tollway.payments.notify import NotifyService
 from tollway.payments.provider import IncomingRequest
+from tollway.payments.views import public_order
 
 Json = dict[str, Any]
 FORM = "application/x-www-form-urlencoded"
+# Alipay and EPay read the literal body: `success`, or `fail` (with a 400) when refused.
+TEXT_ANSWERS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "description": "Refused (bad signature, unknown order, amount or merchant mismatch): `fail`",
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+    }
+}
 
 
 async def incoming(request: Request) -> IncomingRequest:
@@ -49,23 +57,43 @@ def webhooks_router(ctx: PaymentsContext) -> APIRouter:
             return PlainTextResponse("fail", status_code=400)
         return PlainTextResponse("success")
 
-    @router.post("/webhooks/alipay", summary="Alipay async notify (RSA2); answered `success`")
+    @router.post(
+        "/webhooks/alipay",
+        summary="Alipay async notify (RSA2); answered `success`",
+        response_class=PlainTextResponse,
+        responses=TEXT_ANSWERS,
+    )
     async def alipay_webhook(request: Request) -> Response:
         return await text_webhook("alipay", request)
 
-    @router.get("/webhooks/epay", summary="EPay notify by GET (MD5); answered `success`")
+    @router.get(
+        "/webhooks/epay",
+        summary="EPay notify by GET (MD5); answered `success`",
+        response_class=PlainTextResponse,
+        responses=TEXT_ANSWERS,
+    )
     async def epay_webhook_get(request: Request) -> Response:
         return await text_webhook("epay", request)
 
-    @router.post("/webhooks/epay", summary="EPay notify by POST (MD5); answered `success`")
+    @router.post(
+        "/webhooks/epay",
+        summary="EPay notify by POST (MD5); answered `success`",
+        response_class=PlainTextResponse,
+        responses=TEXT_ANSWERS,
+    )
     async def epay_webhook_post(request: Request) -> Response:
         return await text_webhook("epay", request)
 
-    @router.get("/pay/return/{order_number}", summary="Where the provider sends the customer back")
+    @router.get(
+        "/pay/return/{order_number}",
+        summary="Where the provider sends the customer back (JSON with Accept: application/json)",
+        responses={303: {"description": "A browser is sent to /console/payment/{order_number}"}},
+    )
     async def return_page(order_number: str, request: Request) -> Response:
         order = await notify.confirm(order_number, source="return")
         if "application/json" in request.headers.get("accept", ""):
-            return JSONResponse(order)
+            # No session here: only what the order number tells its holder (not the account).
+            return JSONResponse(public_order(order))
         # The customer's page is the console's (translated, styled); it needs no session.
         cancelled = "?cancelled=1" if request.query_params.get("cancelled") == "1" else ""
         target = f"/console/payment/{quote(order['order_number'])}{cancelled}"

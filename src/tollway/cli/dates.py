@@ -27,7 +27,10 @@ def parse_expiry(text: str, *, param: str = "expires") -> datetime:
             f"{param}: {text!r} is not a date (YYYY-MM-DD) or an ISO-8601 datetime",
             param=param,
         ) from exc
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    try:
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00+01:00 is before the first UTC instant
+        raise InvalidRequest(f"{param}: {text!r} is out of range", param=param) from exc
 
 
 def parse_optional_expiry(text: str | None, *, param: str = "expires") -> datetime | None:

@@ -71,15 +71,17 @@ def expiry(day: str) -> datetime | None:
 def parse_filter(request: Request) -> stats.UsageFilter:
     q = request.query_params
 
-    def day(name: str) -> datetime | None:
+    def day(name: str, plus_days: int = 0) -> datetime | None:
+        """A filter's day; a bad or out-of-range one is no filter (9999-12-31 has no next day)."""
         try:
-            return datetime.fromisoformat(q.get(name, "")).replace(tzinfo=UTC) if q.get(name) else None
-        except ValueError:
+            when = datetime.fromisoformat(q.get(name, "")).replace(tzinfo=UTC) if q.get(name) else None
+            return when + timedelta(days=plus_days) if when else None
+        except (ValueError, OverflowError):
             return None
 
     return stats.UsageFilter(
         since=day("since"),
-        until=(u + timedelta(days=1)) if (u := day("until")) else None,
+        until=day("until", plus_days=1),
         key_id=q.get("key", ""),
         model=q.get("model", ""),
         status=q.get("status", ""),

@@ -121,7 +121,7 @@ def staff_routes(router: APIRouter, web: Web, ctx: PaymentsContext) -> None:
                 await svc.set_account_status(account_id, status, reason)
             else:
                 raise NotFound("action")
-        except (TollwayError, ValueError) as exc:
+        except (TollwayError, ValueError, OverflowError) as exc:  # OverflowError: days=10**10
             if isinstance(exc, NotFound):
                 raise
             return await account_page(request, v, account_id, error=str(exc))

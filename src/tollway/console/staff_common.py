@@ -76,4 +76,7 @@ def utc_datetime(form: Form, name: str) -> datetime | None:
         raise InvalidRequest(
             f"the date is not a date and time (YYYY-MM-DD HH:MM), got {value!r}", param=name
         ) from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    try:
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first UTC instant
+        raise InvalidRequest(f"the date is out of range, got {value!r}", param=name) from None

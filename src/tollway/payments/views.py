@@ -44,6 +44,32 @@ def order_json(order: Order) -> Json:
     }
 
 
+# What the return page (``/pay/return/{order}``, no session) answers in JSON: what the order
+# number already tells whoever holds it, as the console's payment page shows. Not the account,
+# the payment link or QR code, nor the provider's reference.
+PUBLIC_ORDER_FIELDS = (
+    "order_number",
+    "provider",
+    "method",
+    "state",
+    "currency",
+    "amount",
+    "amount_minor",
+    "credits",
+    "credits_nano",
+    "failure_reason",
+    "created_at",
+    "expires_at",
+    "paid_at",
+    "credited_at",
+)
+
+
+def public_order(doc: Json) -> Json:
+    """An :func:`order_json` document cut to :data:`PUBLIC_ORDER_FIELDS`."""
+    return {k: doc[k] for k in PUBLIC_ORDER_FIELDS}
+
+
 def refund_json(refund: Refund) -> Json:
     return {
         "id": refund.id,
