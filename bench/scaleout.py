@@ -208,7 +208,7 @@ class ScaleOut:
     def wrk(self, t: Target, tag: str, seconds: int, connections: int, threads: int) -> dict[str, Any]:
         watched = [self.fake, *([t.proc] if t.proc else [])]
         redis_before = self._redis_counters() if t.name != "direct" else None
-        pg_before = _cpu_of_command("postgres")
+        pg_before = _postgres_cpu_s()
         doc = run_wrk(
             self.wrk_bin,
             t,
@@ -222,7 +222,7 @@ class ScaleOut:
         )
         if redis_before is not None and t.name in ("tollway-pg", "tollway-2w"):
             doc["redis"] = _delta(redis_before, self._redis_counters(), doc["ok"])
-            pg_cpu = _cpu_of_command("postgres") - pg_before  # every backend of the server
+            pg_cpu = _postgres_cpu_s() - pg_before
             doc["postgres_cpu_us_per_call"] = pg_cpu * 1e6 / doc["ok"] if doc["ok"] else None
         if t.name in self.ok_total:
             self.ok_total[t.name] += doc["ok"]
@@ -253,9 +253,7 @@ class ScaleOut:
         stats = self.redis.info("commandstats")
         calls = sum(v["calls"] for v in stats.values())
         usec = sum(v["usec"] for v in stats.values())
-        pid = self.redis.info("server")["process_id"]
-        ticks = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        cpu_s = (int(ticks[11]) + int(ticks[12])) / procs.CLK_TCK
+        cpu_s = procs.cpu_seconds_of(int(self.redis.info("server")["process_id"]))
         per = {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()}
         return {"calls": calls, "usec": usec, "cpu_s": cpu_s, "per": per}
 
@@ -326,21 +324,9 @@ class ScaleOut:
                     self.redis.delete(key)
 
 
-def _cpu_of_command(comm: str) -> float:
-    """User + system CPU seconds of every live process named ``comm`` (e.g. PostgreSQL's)."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        if stat[stat.index("(") + 1 : stat.rindex(")")] != comm:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / procs.CLK_TCK
+def _postgres_cpu_s() -> float:
+    """CPU seconds of every PostgreSQL process on the machine (every backend, the WAL writer)."""
+    return sum(map(procs.cpu_seconds_of, procs.pids_named("postgres")))
 
 
 def _delta(before: dict[str, Any], after: dict[str, Any], ok: int) -> dict[str, Any]:

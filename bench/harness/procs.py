@@ -36,6 +36,30 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
+def cpu_seconds_of(pid: int) -> float:
+    """User + system CPU seconds of one process so far (0 once it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def pids_named(comm: str) -> list[int]:
+    """Every live process whose name (``/proc/<pid>/comm``) is ``comm``."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                name = Path(f"/proc/{entry}/comm").read_text().strip()
+            except OSError:
+                continue
+            if name == comm:
+                out.append(int(entry))
+    return out
+
+
 @dataclass
 class Proc:
     name: str
@@ -73,15 +97,7 @@ class Proc:
 
     def cpu_seconds(self) -> float:
         """User + system CPU seconds of the whole process group so far (all threads)."""
-        total = 0
-        for pid in self.group_pids():
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2 :].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / CLK_TCK
+        return sum(cpu_seconds_of(pid) for pid in self.group_pids())
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.popen.poll() is not None:

@@ -188,12 +188,14 @@ USERS: list[dict[str, Any]] = [
     ),
 ]
 
-TOKENS: list[dict[str, Any]] = [
-    dict(
-        id=10,
-        user_id=1,
-        key=KEY_LAPTOP,
-        name="laptop",
+
+def _token(id: int, user_id: int, key: str, **fields: Any) -> dict[str, Any]:
+    """A tokens row: an enabled, unlimited, never-expiring key unless ``fields`` say otherwise."""
+    row: dict[str, Any] = dict(
+        id=id,
+        user_id=user_id,
+        key=key,
+        name="",
         status=1,
         expired_time=-1,
         remain_quota=0,
@@ -202,13 +204,16 @@ TOKENS: list[dict[str, Any]] = [
         model_limits="",
         allow_ips="",
         group="",
-    ),
-    dict(
-        id=11,
-        user_id=1,
-        key=KEY_VIP,
-        name="",
-        status=1,
+    )
+    return {**row, **fields}
+
+
+TOKENS: list[dict[str, Any]] = [
+    _token(10, 1, KEY_LAPTOP, name="laptop"),
+    _token(
+        11,
+        1,
+        KEY_VIP,
         expired_time=FUTURE,
         remain_quota=250_000,
         unlimited_quota=False,
@@ -217,91 +222,14 @@ TOKENS: list[dict[str, Any]] = [
         allow_ips="10.0.0.0/8\n192.168.1.5\nnot-an-ip",
         group="vip",
     ),
-    dict(
-        id=12,
-        user_id=2,
-        key=KEY_EXPIRED,
-        name="old",
-        status=3,
-        expired_time=PAST,
-        remain_quota=100,
-        unlimited_quota=False,
-        model_limits_enabled=False,
-        model_limits="",
-        allow_ips="",
-        group="",
+    _token(
+        12, 2, KEY_EXPIRED, name="old", status=3, expired_time=PAST, remain_quota=100, unlimited_quota=False
     ),
-    dict(
-        id=13,
-        user_id=3,
-        key=KEY_EXHAUSTED,
-        name="\U0001f389 party key",
-        status=4,
-        expired_time=-1,
-        remain_quota=0,
-        unlimited_quota=False,
-        model_limits_enabled=False,
-        model_limits="",
-        allow_ips="",
-        group="",
-    ),
-    dict(
-        id=14,
-        user_id=1,
-        key=KEY_DISABLED,
-        name="laptop",
-        status=2,
-        expired_time=-1,
-        remain_quota=0,
-        unlimited_quota=True,
-        model_limits_enabled=False,
-        model_limits="",
-        allow_ips="",
-        group="",
-    ),
-    dict(
-        id=15,
-        user_id=4,
-        key="dave" + "0" * 44,
-        name="d",
-        status=1,
-        expired_time=-1,
-        remain_quota=0,
-        unlimited_quota=True,
-        model_limits_enabled=False,
-        model_limits="",
-        allow_ips="",
-        group="",
-    ),
-    dict(
-        id=16,
-        user_id=3,
-        key=KEY_AUTO,
-        name="auto",
-        status=1,
-        expired_time=-1,
-        remain_quota=0,
-        unlimited_quota=True,
-        model_limits_enabled=False,
-        model_limits="",
-        allow_ips="",
-        group="auto",
-    ),
-    dict(
-        id=17,
-        user_id=1,
-        key="deleted" + "0" * 41,
-        name="gone",
-        status=1,
-        expired_time=-1,
-        remain_quota=0,
-        unlimited_quota=True,
-        model_limits_enabled=False,
-        model_limits="",
-        allow_ips="",
-        group="",
-        deleted_at=datetime(2024, 5, 6, 7, 8, 9),
-    ),
+    _token(13, 3, KEY_EXHAUSTED, name="\U0001f389 party key", status=4, unlimited_quota=False),
+    _token(14, 1, KEY_DISABLED, name="laptop", status=2),
+    _token(15, 4, "dave" + "0" * 44, name="d"),
+    _token(16, 3, KEY_AUTO, name="auto", group="auto"),
+    _token(17, 1, "deleted" + "0" * 41, name="gone", deleted_at=datetime(2024, 5, 6, 7, 8, 9)),
 ]
 
 CHANNELS: list[dict[str, Any]] = [

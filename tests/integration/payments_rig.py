@@ -40,12 +40,9 @@ def running_fakes() -> Iterator[Fakes]:
         yield Fakes(s, a, e)
 
 
-def settings_for(fakes: Fakes, tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "admin_token": ADMIN,
-        "data_dir": tmp_path,
-        "secret_key": "test-secret-key",
-        "public_base_url": BASE,
+def provider_settings(fakes: Fakes) -> dict[str, Any]:
+    """The settings that point Stripe, Alipay and EPay at the fakes."""
+    return {
         "stripe_secret_key": fakes.stripe.secret_key,
         "stripe_webhook_secret": fakes.stripe.webhook_secret,
         "stripe_api_base": fakes.stripe.url,
@@ -57,6 +54,16 @@ def settings_for(fakes: Fakes, tmp_path: Path, **overrides: Any) -> Settings:
         "epay_url": fakes.epay.url,
         "epay_pid": fakes.epay.pid,
         "epay_key": fakes.epay.key,
+    }
+
+
+def settings_for(fakes: Fakes, tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "admin_token": ADMIN,
+        "data_dir": tmp_path,
+        "secret_key": "test-secret-key",
+        "public_base_url": BASE,
+        **provider_settings(fakes),
         "reconcile_after_s": 0,
         "voucher_expiry_grace_s": 0,
     }

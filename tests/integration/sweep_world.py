@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx2
 from edge_rig import EMAIL, PASSWORD, EdgeRig, fake_upstream, tollway
-from payments_rig import Fakes, running_fakes
+from payments_rig import Fakes, provider_settings, running_fakes
 
 from tollway.api.sessions import account_by_email
 from tollway.services.totp import TotpService, code_for_step, current_step
@@ -118,17 +118,7 @@ def payment_settings(fakes: Fakes) -> dict[str, Any]:
     return {
         "admin_token": ADMIN_TOKEN,
         "public_base_url": BASE,
-        "stripe_secret_key": fakes.stripe.secret_key,
-        "stripe_webhook_secret": fakes.stripe.webhook_secret,
-        "stripe_api_base": fakes.stripe.url,
-        "alipay_app_id": fakes.alipay.app_id,
-        "alipay_private_key": fakes.alipay.app_keys.private_pem,
-        "alipay_public_key": fakes.alipay.alipay_keys.public_pem,
-        "alipay_gateway": fakes.alipay.gateway,
-        "alipay_seller_id": fakes.alipay.seller_id,
-        "epay_url": fakes.epay.url,
-        "epay_pid": fakes.epay.pid,
-        "epay_key": fakes.epay.key,
+        **provider_settings(fakes),
     }
 
 
